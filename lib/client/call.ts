@@ -1,0 +1,69 @@
+import { ErrorCode, MeshError } from '../errors.ts';
+import type { CallContext, Handler, HeaderRecord, MeshResponse, RequestBody } from '../pipeline/types.ts';
+import type { Endpoint } from '../policy/compile.ts';
+import { resolveCall } from '../policy/resolve.ts';
+import type { PolicyStore } from '../policy/store.ts';
+
+/** What every client of one mesh shares. */
+export interface MeshCore {
+  readonly store: PolicyStore;
+  readonly handler: Handler;
+  /** How long a call made before the first policy arrives waits for it. */
+  readonly readyTimeout: number;
+  closed: boolean;
+}
+
+/** Per-call options shared by fetch(), the JSON helpers and typed routes. */
+export interface CallOptions {
+  /** Aborts the call; the call rejects with the signal's reason. */
+  signal?: AbortSignal | undefined;
+  /** Milliseconds for the whole call; can only shorten the policy's `timeout`. */
+  timeout?: number | undefined;
+}
+
+export interface OutgoingCall {
+  readonly service: string;
+  readonly route: string | undefined;
+  readonly method: string;
+  /** Set when the caller named an absolute URL; otherwise the endpoint layer picks one. */
+  readonly origin: string;
+  readonly path: string;
+  readonly headers: HeaderRecord;
+  readonly body: RequestBody | null;
+}
+
+const NO_ENDPOINTS: readonly Endpoint[] = [];
+
+function waitForPolicy(core: MeshCore, service: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new MeshError(ErrorCode.Config, `no policy in force after ${core.readyTimeout}ms; cannot call ${service}`, { service })),
+      core.readyTimeout,
+    );
+    void core.store.ready().then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** Sends one logical call down the pipeline under the policy in force right now. */
+export function startCall(core: MeshCore, call: OutgoingCall, options: CallOptions): Promise<MeshResponse> {
+  if (core.closed) return Promise.reject(new MeshError(ErrorCode.Closed, `mesh is closed; cannot call ${call.service}`, { service: call.service }));
+  const policy = core.store.current;
+  if (policy === undefined) return waitForPolicy(core, call.service).then(() => startCall(core, call, options));
+  const resolved = resolveCall(policy, call.service, call.route, call.method, call.path);
+  const ctx: CallContext = {
+    service: call.service,
+    route: resolved.route,
+    policy: resolved.policy,
+    endpoints: resolved.service?.endpoints ?? NO_ENDPOINTS,
+    signal: options.signal,
+    deadline: options.timeout === undefined ? Infinity : Date.now() + options.timeout,
+    attempt: 1,
+  };
+  return core.handler(
+    { method: call.method, origin: call.origin, path: call.path, headers: call.headers, body: call.body },
+    ctx,
+  );
+}

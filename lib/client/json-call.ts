@@ -1,0 +1,56 @@
+import { HttpStatusError } from '../errors.ts';
+import type { HeaderRecord, RequestBody } from '../pipeline/types.ts';
+import { toRequestBody } from '../transport/request-body.ts';
+import { readErrorBody, readJson } from '../transport/response-body.ts';
+import type { CallOptions, MeshCore } from './call.ts';
+import { startCall } from './call.ts';
+import { toHeaderRecord } from './headers.ts';
+import { withQuery } from './query.ts';
+import type { QueryParams } from './query.ts';
+
+/** Options of the JSON helpers (get, post, …) and of typed routes. */
+export interface JsonCallOptions extends CallOptions {
+  query?: QueryParams;
+  headers?: HeadersInit | Record<string, string | string[] | undefined>;
+  /** Sent as JSON with content-type application/json. */
+  json?: unknown;
+  /** A raw body of any fetch kind, when the body is not JSON. */
+  body?: unknown;
+}
+
+function requestBody(options: JsonCallOptions, headers: HeaderRecord): RequestBody | null {
+  if (options.json !== undefined) {
+    headers['content-type'] ??= 'application/json';
+    return JSON.stringify(options.json);
+  }
+  return options.body === undefined ? null : toRequestBody(options.body, headers);
+}
+
+/**
+ * One JSON call: no WHATWG Response is built. Resolves to the parsed body of a 2xx answer (undefined
+ * when it is empty) and rejects with HttpStatusError, carrying status and body, otherwise.
+ */
+export async function jsonCall(
+  core: MeshCore,
+  service: string,
+  route: string | undefined,
+  method: string,
+  path: string,
+  options: JsonCallOptions,
+): Promise<unknown> {
+  const headers = toHeaderRecord(options.headers);
+  headers.accept ??= 'application/json';
+  const body = requestBody(options, headers);
+  const res = await startCall(
+    core,
+    { service, route, method, origin: '', path: withQuery(path, options.query), headers, body },
+    options,
+  );
+  if (res.status >= 200 && res.status < 300) {
+    if (method !== 'HEAD' && res.status !== 204) return readJson(res.body);
+    res.body.resume();
+    return undefined;
+  }
+  const errorBody = await readErrorBody(res.body, res.headers['content-type']);
+  throw new HttpStatusError(res.status, errorBody, res.headers, { service, route });
+}

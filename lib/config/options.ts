@@ -1,0 +1,125 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { configError } from '../errors.ts';
+import type { LogLevel } from '../log.ts';
+import { LOG_LEVELS } from '../log.ts';
+import type { TlsMaterial } from '../transport/types.ts';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Settings that may come from a MESHFETCH_* variable or from createMesh() options (options win). */
+export interface EnvironmentOptions {
+  /** This service's name (MESHFETCH_SERVICE, then OTEL_SERVICE_NAME). */
+  service?: string;
+  /** Control plane URL (MESHFETCH_CONTROL_PLANE). */
+  controlPlane?: string;
+  /** Local policy file, YAML or JSON (MESHFETCH_POLICY). */
+  policyFile?: string;
+  /** PEM file paths (MESHFETCH_TLS_CERT, MESHFETCH_TLS_KEY, MESHFETCH_TLS_CA). */
+  tls?: { certFile?: string; keyFile?: string; caFile?: string };
+  /** Where the last-known-good policy is kept (MESHFETCH_CACHE_DIR). */
+  cacheDir?: string;
+  /** Token for control plane writes (MESHFETCH_ADMIN_TOKEN). Never logged. */
+  adminToken?: string;
+  /** debug, info, warn, error or silent (MESHFETCH_LOG_LEVEL). */
+  logLevel?: LogLevel;
+}
+
+export interface MeshSettings {
+  readonly service: string;
+  readonly controlPlane: URL | undefined;
+  readonly policyFile: string | undefined;
+  readonly tls: TlsMaterial;
+  readonly cacheDir: string | undefined;
+  readonly adminToken: string | undefined;
+  readonly logLevel: LogLevel;
+}
+
+const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/;
+
+/** Names where a value came from, for error messages: the variable, or the createMesh option. */
+function source(variable: string, option: string, fromOption: boolean): string {
+  return fromOption ? `createMesh option ${option}` : variable;
+}
+
+function pick<T>(option: T | undefined, env: Env, variable: string, optionName: string): { value: string | undefined; where: string } {
+  if (option !== undefined) return { value: String(option), where: source(variable, optionName, true) };
+  const raw = env[variable];
+  return { value: raw === undefined || raw.trim() === '' ? undefined : raw.trim(), where: variable };
+}
+
+function readPem(path: string | undefined, where: string, what: string): string | undefined {
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw configError(`${where}=${path}: cannot read ${what}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, err);
+  }
+  if (!text.includes('-----BEGIN ')) throw configError(`${where}=${path}: not a PEM file (no "-----BEGIN" line)`);
+  return text;
+}
+
+/**
+ * Reads MESHFETCH_* (and OTEL_SERVICE_NAME) from `env`, lets explicit options override them, and
+ * validates each value. A bad value throws MESHFETCH_CONFIG naming the variable (or option) and value.
+ */
+export function resolveSettings(options: EnvironmentOptions, env: Env): MeshSettings {
+  const service = pick(options.service, env, 'MESHFETCH_SERVICE', 'service');
+  const serviceName = service.value ?? env.OTEL_SERVICE_NAME?.trim() ?? 'unknown_service:node';
+  if (!SERVICE_NAME.test(serviceName)) {
+    throw configError(`${service.value ? service.where : 'OTEL_SERVICE_NAME'}=${JSON.stringify(serviceName)}: a service name is letters, digits, ".", "_", ":" or "-"`);
+  }
+
+  const cp = pick(options.controlPlane, env, 'MESHFETCH_CONTROL_PLANE', 'controlPlane');
+  let controlPlane: URL | undefined;
+  if (cp.value !== undefined) {
+    controlPlane = URL.canParse(cp.value) ? new URL(cp.value) : undefined;
+    if (!controlPlane || !/^https?:$/.test(controlPlane.protocol)) {
+      throw configError(`${cp.where}=${JSON.stringify(cp.value)}: expected an http:// or https:// URL`);
+    }
+  }
+
+  const policy = pick(options.policyFile, env, 'MESHFETCH_POLICY', 'policyFile');
+  if (policy.value !== undefined && !existsSync(policy.value)) {
+    throw configError(`${policy.where}=${policy.value}: no such file`);
+  }
+
+  const cert = pick(options.tls?.certFile, env, 'MESHFETCH_TLS_CERT', 'tls.certFile');
+  const key = pick(options.tls?.keyFile, env, 'MESHFETCH_TLS_KEY', 'tls.keyFile');
+  const ca = pick(options.tls?.caFile, env, 'MESHFETCH_TLS_CA', 'tls.caFile');
+  if ((cert.value === undefined) !== (key.value === undefined)) {
+    const missing = cert.value === undefined ? cert.where : key.where;
+    throw configError(`${missing}: must be set together with ${cert.value === undefined ? key.where : cert.where}`);
+  }
+  const tls: TlsMaterial = {
+    cert: readPem(cert.value, cert.where, 'the client certificate'),
+    key: readPem(key.value, key.where, 'the client private key'),
+    ca: readPem(ca.value, ca.where, 'the CA bundle'),
+  };
+
+  const cache = pick(options.cacheDir, env, 'MESHFETCH_CACHE_DIR', 'cacheDir');
+  if (cache.value !== undefined && existsSync(cache.value) && !statSync(cache.value).isDirectory()) {
+    throw configError(`${cache.where}=${cache.value}: exists and is not a directory`);
+  }
+
+  const token = pick(options.adminToken, env, 'MESHFETCH_ADMIN_TOKEN', 'adminToken');
+  if (token.value !== undefined && token.value.length < 16) {
+    throw configError(`${token.where}: must be at least 16 characters (value not shown)`);
+  }
+
+  const level = pick(options.logLevel, env, 'MESHFETCH_LOG_LEVEL', 'logLevel');
+  const logLevel = (level.value?.toLowerCase() ?? 'warn') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw configError(`${level.where}=${JSON.stringify(level.value)}: expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+
+  return {
+    service: serviceName,
+    controlPlane,
+    policyFile: policy.value,
+    tls,
+    cacheDir: cache.value,
+    adminToken: token.value,
+    logLevel,
+  };
+}

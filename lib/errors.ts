@@ -1,0 +1,78 @@
+/** Stable error codes. Callers branch on `err.code`, never on messages. */
+export const ErrorCode = {
+  Timeout: 'MESHFETCH_TIMEOUT',
+  Connect: 'MESHFETCH_CONNECT',
+  Reset: 'MESHFETCH_RESET',
+  Tls: 'MESHFETCH_TLS',
+  HttpStatus: 'MESHFETCH_HTTP_STATUS',
+  CircuitOpen: 'MESHFETCH_CIRCUIT_OPEN',
+  RetryBudgetExhausted: 'MESHFETCH_RETRY_BUDGET_EXHAUSTED',
+  RateLimited: 'MESHFETCH_RATE_LIMITED',
+  ConcurrencyLimit: 'MESHFETCH_CONCURRENCY_LIMIT',
+  Config: 'MESHFETCH_CONFIG',
+  Body: 'MESHFETCH_BODY',
+  Closed: 'MESHFETCH_CLOSED',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface MeshErrorOptions {
+  cause?: unknown;
+  /** Whether repeating the same request may succeed (connection-level failures, timeouts, 429/502/503/504). */
+  retryable?: boolean;
+  service?: string;
+  route?: string;
+  /** How many attempts were made before this error reached the caller. */
+  attempts?: number;
+}
+
+/** The one base class of every error meshfetch raises. */
+export class MeshError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  service: string | undefined;
+  route: string | undefined;
+  attempts: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options: MeshErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.service = options.service;
+    this.route = options.route;
+    this.attempts = options.attempts;
+  }
+
+  override get name(): string {
+    return 'MeshError';
+  }
+}
+
+/** A non-2xx answer to a JSON helper or typed route call. `body` is the parsed JSON, or the text. */
+export class HttpStatusError extends MeshError {
+  readonly status: number;
+  readonly body: unknown;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+
+  constructor(status: number, body: unknown, headers: HttpStatusError['headers'], options: MeshErrorOptions = {}) {
+    const where = options.service ? ` from ${options.service}${options.route ? ` (${options.route})` : ''}` : '';
+    super(ErrorCode.HttpStatus, `HTTP ${status}${where}`, {
+      retryable: status === 429 || status === 502 || status === 503 || status === 504,
+      ...options,
+    });
+    this.status = status;
+    this.body = body;
+    this.headers = headers;
+  }
+
+  override get name(): string {
+    return 'HttpStatusError';
+  }
+}
+
+export function configError(message: string, cause?: unknown): MeshError {
+  return new MeshError(ErrorCode.Config, message, { cause });
+}
+
+export function isMeshError(value: unknown, code?: ErrorCode): value is MeshError {
+  return value instanceof MeshError && (code === undefined || value.code === code);
+}

@@ -1,0 +1,1 @@
+export { gotTransport } from './transport/got.ts';

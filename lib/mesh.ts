@@ -1,0 +1,163 @@
+import { resolveSettings } from './config/options.ts';
+import type { EnvironmentOptions, MeshSettings } from './config/options.ts';
+import { compilePath } from './client/contract.ts';
+import type { RouteSpec, ServiceContract, TypedRoutes } from './client/contract.ts';
+import type { MeshCore } from './client/call.ts';
+import { jsonCall } from './client/json-call.ts';
+import type { JsonCallOptions } from './client/json-call.ts';
+import { ServiceClient } from './client/service-client.ts';
+import type { MeshRequestInit } from './client/service-client.ts';
+import { createLogger } from './log.ts';
+import type { Logger } from './log.ts';
+import { compose } from './pipeline/compose.ts';
+import { buildStack, DEFAULT_STACK } from './pipeline/stack.ts';
+import type { MiddlewareSpec } from './pipeline/stack.ts';
+import { BUILT_IN_POLICY, compilePolicy } from './policy/compile.ts';
+import type { CompiledPolicy } from './policy/compile.ts';
+import { loadPolicyFile } from './policy/load.ts';
+import { PolicyStore } from './policy/store.ts';
+import type { PolicyDocument } from './policy/types.ts';
+import type { Transport, TransportFactory } from './transport/types.ts';
+import { undiciTransport } from './transport/undici.ts';
+
+export interface MeshOptions extends EnvironmentOptions {
+  /** An inline policy document; wins over MESHFETCH_POLICY. */
+  policy?: PolicyDocument;
+  /** The transport (default: undiciTransport()). `gotTransport()` comes from 'meshfetch/got'. */
+  transport?: TransportFactory;
+  /** Your middleware, placed before or after a named layer of the default stack. */
+  middleware?: readonly MiddlewareSpec[];
+  /** Where variables are read from (default: process.env). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** How long a call made before any policy is in force waits for one, in ms (default 5000). */
+  readyTimeout?: number;
+}
+
+type RouteInvoker = (args?: Record<string, unknown>) => Promise<unknown>;
+
+function requestInit(request: Request): RequestInit {
+  return { method: request.method, headers: request.headers, body: request.body, signal: request.signal };
+}
+
+/** The platform fetch, captured so that passing through still works after a user swaps globalThis.fetch. */
+const platformFetch = globalThis.fetch;
+
+export class Mesh {
+  readonly settings: MeshSettings;
+  readonly logger: Logger;
+  readonly #store: PolicyStore;
+  readonly #transport: Transport;
+  readonly #core: MeshCore;
+  readonly #clients = new Map<string, ServiceClient>();
+
+  constructor(options: MeshOptions = {}) {
+    this.settings = resolveSettings(options, options.env ?? process.env);
+    this.logger = createLogger(this.settings.logLevel);
+    this.#store = new PolicyStore(this.#initialPolicy(options));
+    this.#transport = (options.transport ?? undiciTransport())({
+      tls: this.settings.tls,
+      connectTimeoutFor: (origin) => (this.#store.current?.byOrigin.get(origin)?.policy ?? this.#store.current?.defaults ?? BUILT_IN_POLICY.defaults).connectTimeout,
+    });
+    const stack = buildStack(DEFAULT_STACK, options.middleware);
+    const handler = compose(
+      stack.map((entry) => entry.middleware),
+      (req, ctx) => this.#transport.request(req, ctx),
+    );
+    this.#core = { store: this.#store, handler, readyTimeout: options.readyTimeout ?? 5_000, closed: false };
+  }
+
+  #initialPolicy(options: MeshOptions): CompiledPolicy {
+    if (options.policy !== undefined) return compilePolicy(options.policy, 'createMesh option policy');
+    if (this.settings.policyFile !== undefined) return loadPolicyFile(this.settings.policyFile);
+    return BUILT_IN_POLICY;
+  }
+
+  /** This service's name, as it appears in metrics, spans and authorization. */
+  get service(): string {
+    return this.settings.service;
+  }
+
+  /** The policy document's revision in force, if it named one. */
+  get policyRevision(): string | undefined {
+    return this.#store.current?.revision;
+  }
+
+  /** Resolves once a policy is in force. */
+  async ready(): Promise<void> {
+    await this.#store.ready();
+  }
+
+  /**
+   * Validates and installs a new policy document; the next call uses it. On a bad document it throws
+   * MESHFETCH_CONFIG naming each bad path, and the policy in force stays as it was.
+   */
+  setPolicy(document: unknown, source = 'setPolicy()'): void {
+    this.#store.install(compilePolicy(document, source));
+  }
+
+  /** A client for `service`; with a contract from defineService(), one typed method per route. */
+  client(service: string): ServiceClient;
+  client<C extends ServiceContract>(service: string, contract: C): ServiceClient & TypedRoutes<C>;
+  client(service: string, contract?: ServiceContract): ServiceClient {
+    if (contract === undefined) {
+      let client = this.#clients.get(service);
+      if (!client) this.#clients.set(service, (client = new ServiceClient(this.#core, service)));
+      return client;
+    }
+    const typed = new ServiceClient(this.#core, service) as ServiceClient & Record<string, RouteInvoker>;
+    for (const [name, spec] of Object.entries(contract.routes)) {
+      Object.defineProperty(typed, name, { value: this.#routeInvoker(service, name, spec), enumerable: true });
+    }
+    return typed;
+  }
+
+  #routeInvoker(service: string, name: string, spec: RouteSpec): RouteInvoker {
+    const fill = compilePath(name, spec.path);
+    const decode = spec.response;
+    return async (args = {}) => {
+      const options: JsonCallOptions = {
+        query: args.query as JsonCallOptions['query'],
+        headers: args.headers as JsonCallOptions['headers'],
+        json: args.body,
+        signal: args.signal as AbortSignal | undefined,
+        timeout: args.timeout as number | undefined,
+      };
+      const path = fill(args.params as Record<string, string | number> | undefined);
+      const body = await jsonCall(this.#core, service, name, spec.method, path, options);
+      return decode ? decode(body) : body;
+    };
+  }
+
+  /**
+   * A drop-in for the global fetch. A URL whose host is a service named in policy
+   * (http://payments/charges/1), or whose origin is one of its endpoints, goes through the mesh;
+   * any other URL is passed to the platform fetch untouched.
+   */
+  fetch(input: string | URL | Request, init?: MeshRequestInit): Promise<Response> {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    const policy = this.#store.current;
+    const named = url.port === '' ? policy?.services.get(url.hostname) : undefined;
+    if (named) {
+      const request = input instanceof Request ? requestInit(input) : undefined;
+      return this.client(named.name).fetch(url.pathname + url.search, { ...request, ...init });
+    }
+    const owner = policy?.byOrigin.get(url.origin);
+    if (owner) return this.client(owner.name).fetch(input, init);
+    return platformFetch(input, init);
+  }
+
+  /** Closes every connection. After this the process can exit by itself. */
+  async close(): Promise<void> {
+    if (this.#core.closed) return;
+    this.#core.closed = true;
+    await this.#transport.close();
+  }
+}
+
+/**
+ * Creates a mesh. Synchronous: reads MESHFETCH_* and OTEL_SERVICE_NAME (options override them),
+ * validates them and any local policy file, and throws MESHFETCH_CONFIG naming a bad value.
+ */
+export function createMesh(options: MeshOptions = {}): Mesh {
+  return new Mesh(options);
+}

@@ -1,0 +1,66 @@
+import { configError } from '../errors.ts';
+import { deadlineLayer } from '../resilience/deadline.ts';
+import { endpointLayer } from '../routing/endpoint.ts';
+import type { Middleware } from './types.ts';
+
+/** A built-in layer of the default stack. `why` is the reason for its position. */
+export interface Layer {
+  readonly name: string;
+  readonly why: string;
+  readonly create: () => Middleware;
+}
+
+/**
+ * The default stack, outermost first; docs/architecture.md mirrors it. Planned layers slot in at the
+ * positions the brief gives: telemetry outermost; retry, hedge, circuit-breaker, concurrency and
+ * rate-limit between deadline and endpoint.
+ */
+export const DEFAULT_STACK: readonly Layer[] = [
+  {
+    name: 'deadline',
+    why: 'outermost: one deadline and one abort signal bound every attempt, backoff and the body',
+    create: () => deadlineLayer,
+  },
+  {
+    name: 'endpoint',
+    why: 'per attempt, so that a retry can land on another endpoint of the service',
+    create: endpointLayer,
+  },
+];
+
+/** A user middleware and where it goes: before or after a named layer; innermost when neither. */
+export interface MiddlewareSpec {
+  readonly name: string;
+  readonly use: Middleware;
+  readonly before?: string;
+  readonly after?: string;
+}
+
+export interface StackEntry {
+  readonly name: string;
+  readonly middleware: Middleware;
+}
+
+/** The stack for one mesh: the built-in layers with the user's middleware placed among them. */
+export function buildStack(layers: readonly Layer[], custom: readonly MiddlewareSpec[] = []): StackEntry[] {
+  const stack: StackEntry[] = layers.map((layer) => ({ name: layer.name, middleware: layer.create() }));
+  for (const [i, spec] of custom.entries()) {
+    const where = `createMesh option middleware[${i}]`;
+    if (typeof spec?.use !== 'function' || typeof spec.name !== 'string' || spec.name === '') {
+      throw configError(`${where}: expected { name: string, use: (next) => handler, before?: string, after?: string }`);
+    }
+    if (stack.some((entry) => entry.name === spec.name)) throw configError(`${where}: the name "${spec.name}" is taken`);
+    if (spec.before !== undefined && spec.after !== undefined) throw configError(`${where}: give before or after, not both`);
+    const anchor = spec.before ?? spec.after;
+    let index = stack.length;
+    if (anchor !== undefined) {
+      const at = stack.findIndex((entry) => entry.name === anchor);
+      if (at === -1) {
+        throw configError(`${where}.${spec.before === undefined ? 'after' : 'before'}: no layer named "${anchor}" (layers: ${stack.map((e) => e.name).join(', ')})`);
+      }
+      index = spec.before === undefined ? at + 1 : at;
+    }
+    stack.splice(index, 0, { name: spec.name, middleware: spec.use });
+  }
+  return stack;
+}

@@ -1,0 +1,57 @@
+import type { Readable } from 'node:stream';
+import type { Endpoint } from '../policy/compile.ts';
+import type { CallPolicy } from '../policy/types.ts';
+
+/** Header names are lower-case; a value is a string, or an array for repeated headers. */
+export type HeaderRecord = Record<string, string | string[]>;
+
+/**
+ * A request body as the pipeline carries it. Strings and bytes can be sent any number of times; a
+ * StreamBody says whether it can be opened again (a Blob, FormData) or only once (a stream).
+ */
+export type RequestBody = string | Uint8Array | StreamBody;
+
+export interface StreamBody {
+  readonly replayable: boolean;
+  /** Byte length when known up front (sent as content-length). */
+  readonly length: number | undefined;
+  /** A fresh stream of the body. A one-shot body throws when opened a second time. */
+  open(): Readable;
+}
+
+export interface MeshRequest {
+  method: string;
+  /** Scheme, host and port, e.g. "https://10.0.0.7:8443". Set by the endpoint layer when empty. */
+  origin: string;
+  /** Path and query, starting with "/". */
+  path: string;
+  headers: HeaderRecord;
+  body: RequestBody | null;
+}
+
+export interface MeshResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** The response body, streamed. Whoever receives it must consume or destroy it. */
+  body: Readable;
+}
+
+/** What every layer knows about the call it is handling. */
+export interface CallContext {
+  readonly service: string;
+  /** Route name from a typed contract or a policy route match; undefined for an unnamed path. */
+  readonly route: string | undefined;
+  /** The policy in force for this call, resolved once when the call starts. */
+  readonly policy: CallPolicy;
+  /** Where the service can be reached, from policy; the endpoint layer picks one per attempt. */
+  readonly endpoints: readonly Endpoint[];
+  /** Aborts the call: the caller's signal, the deadline, or a layer that gave up. */
+  signal: AbortSignal | undefined;
+  /** Absolute deadline (Date.now() based) for the whole call; Infinity when there is none. */
+  deadline: number;
+  /** 1 for the first attempt; set by the retry layer. */
+  attempt: number;
+}
+
+export type Handler = (req: MeshRequest, ctx: CallContext) => Promise<MeshResponse>;
+export type Middleware = (next: Handler) => Handler;

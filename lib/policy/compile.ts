@@ -1,0 +1,160 @@
+import { configError } from '../errors.ts';
+import { DEFAULT_POLICY } from './defaults.ts';
+import { POLICY_DOCUMENT_SCHEMA } from './document-schema.ts';
+import { normalize } from './schema.ts';
+import type { Problems } from './schema.ts';
+import type { CallPolicy } from './types.ts';
+
+export interface Endpoint {
+  /** "https://10.0.0.7:8443" */
+  readonly origin: string;
+  /** Path prefix from the endpoint URL without a trailing "/", usually "". */
+  readonly basePath: string;
+}
+
+export interface CompiledRoute {
+  readonly name: string;
+  readonly methods: ReadonlySet<string> | null;
+  readonly pattern: RegExp;
+  readonly policy: CallPolicy;
+}
+
+export interface CompiledService {
+  readonly name: string;
+  readonly endpoints: readonly Endpoint[];
+  readonly identity: string | undefined;
+  readonly allow: readonly string[] | undefined;
+  readonly policy: CallPolicy;
+  readonly routes: readonly CompiledRoute[];
+  readonly routesByName: ReadonlyMap<string, CompiledRoute>;
+}
+
+/** A validated document, merged ahead of time so that a call only looks its policy up. */
+export interface CompiledPolicy {
+  readonly revision: string | undefined;
+  readonly defaults: CallPolicy;
+  readonly services: ReadonlyMap<string, CompiledService>;
+  /** Every endpoint origin, to recognise a URL as a call to a known service. */
+  readonly byOrigin: ReadonlyMap<string, CompiledService>;
+}
+
+type Layer = Record<string, unknown>;
+
+/** What a feature that is off (null) in the parent starts from when a child switches it on. */
+const FEATURE_BASE: Record<string, unknown> = {
+  retry: DEFAULT_POLICY.retry,
+  circuitBreaker: DEFAULT_POLICY.circuitBreaker,
+  rateLimit: {},
+  hedge: { max: 1 },
+};
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Objects merge key by key; arrays and scalars replace; null switches a feature off. */
+function merge(base: unknown, overlay: unknown): unknown {
+  if (!isPlainObject(overlay) || !isPlainObject(base)) return overlay;
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(overlay)) out[key] = merge(base[key], value);
+  return out;
+}
+
+function applyLayer(base: CallPolicy, layer: Layer, path: string, problems: Problems): CallPolicy {
+  const out: Record<string, unknown> = { ...base };
+  for (const key of Object.keys(DEFAULT_POLICY)) {
+    const value = layer[key];
+    if (value === undefined) continue;
+    out[key] = isPlainObject(value) ? merge(out[key] ?? FEATURE_BASE[key], value) : value;
+  }
+  const policy = out as unknown as CallPolicy;
+  checkComplete(policy, path, problems);
+  return policy;
+}
+
+function checkComplete(policy: CallPolicy, path: string, problems: Problems): void {
+  const at = (key: string): string => (path ? `${path}.${key}` : key);
+  if (policy.rateLimit) {
+    if (policy.rateLimit.rps === undefined) problems.push(`${at('rateLimit.rps')}: required when rateLimit is on`);
+    else policy.rateLimit.burst ??= Math.max(1, Math.ceil(policy.rateLimit.rps));
+  }
+  if (policy.hedge && policy.hedge.delay === undefined) problems.push(`${at('hedge.delay')}: required when hedge is on`);
+  if (policy.retry && policy.retry.backoff.base > policy.retry.backoff.max) {
+    problems.push(`${at('retry.backoff')}: base (${policy.retry.backoff.base}ms) is larger than max (${policy.retry.backoff.max}ms)`);
+  }
+}
+
+/** "/charges/:id" matches "/charges/42"; a trailing "/*" matches any rest of the path. */
+export function compilePathPattern(pattern: string): RegExp {
+  const wildcard = pattern.endsWith('/*');
+  const body = (wildcard ? pattern.slice(0, -2) : pattern)
+    .split('/')
+    .map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('/');
+  return new RegExp(`^${body}${wildcard ? '(?:/.*)?' : '/?'}$`);
+}
+
+function parseEndpoint(url: string): Endpoint {
+  const parsed = new URL(url);
+  return { origin: parsed.origin, basePath: parsed.pathname.replace(/\/+$/, '') };
+}
+
+function compileService(name: string, doc: Layer, defaults: CallPolicy, problems: Problems): CompiledService {
+  const path = `services.${name}`;
+  if (doc.endpoints && doc.baseUrl) problems.push(`${path}: set endpoints or baseUrl, not both`);
+  const urls = (doc.endpoints as string[] | undefined) ?? (doc.baseUrl ? [doc.baseUrl as string] : []);
+  const policy = applyLayer(defaults, doc, path, problems);
+  const routes = ((doc.routes as Layer[] | undefined) ?? []).map((route, i): CompiledRoute => {
+    const match = route.match as { method?: string | string[]; path: string };
+    const methods = match.method === undefined ? null : new Set([match.method].flat());
+    return {
+      name: route.name as string,
+      methods,
+      pattern: compilePathPattern(match.path),
+      policy: applyLayer(policy, route, `${path}.routes[${i}]`, problems),
+    };
+  });
+  const routesByName = new Map<string, CompiledRoute>();
+  routes.forEach((route, i) => {
+    if (routesByName.has(route.name)) problems.push(`${path}.routes[${i}].name: "${route.name}" is used twice`);
+    routesByName.set(route.name, route);
+  });
+  return {
+    name,
+    endpoints: urls.map(parseEndpoint),
+    identity: doc.identity as string | undefined,
+    allow: doc.allow as string[] | undefined,
+    policy,
+    routes,
+    routesByName,
+  };
+}
+
+/**
+ * Validates a policy document (parsed YAML or JSON) and merges it into per-service and per-route
+ * policies. Throws one MESHFETCH_CONFIG error listing every problem with its path; `source` says
+ * where the document came from (a file path, "the control plane").
+ */
+export function compilePolicy(raw: unknown, source: string): CompiledPolicy {
+  const problems: Problems = [];
+  const doc = normalize(raw, POLICY_DOCUMENT_SCHEMA, '', problems) as Layer | undefined;
+  if (problems.length === 0 && doc) {
+    const defaults = applyLayer(DEFAULT_POLICY, (doc.defaults as Layer | undefined) ?? {}, 'defaults', problems);
+    const services = new Map<string, CompiledService>();
+    const byOrigin = new Map<string, CompiledService>();
+    for (const [name, serviceDoc] of Object.entries((doc.services as Record<string, Layer> | undefined) ?? {})) {
+      const compiled = compileService(name, serviceDoc, defaults, problems);
+      services.set(name, compiled);
+      for (const endpoint of compiled.endpoints) {
+        const owner = byOrigin.get(endpoint.origin);
+        if (owner) problems.push(`services.${name}: endpoint ${endpoint.origin} is also an endpoint of ${owner.name}`);
+        byOrigin.set(endpoint.origin, compiled);
+      }
+    }
+    if (problems.length === 0) return { revision: doc.revision as string | undefined, defaults, services, byOrigin };
+  }
+  throw configError(`invalid policy from ${source}:\n  ${problems.join('\n  ')}`);
+}
+
+/** The policy in force when no document was given: built-in defaults and no known services. */
+export const BUILT_IN_POLICY: CompiledPolicy = compilePolicy({ apiVersion: 'meshfetch/v1' }, 'built-in defaults');

@@ -1,0 +1,118 @@
+import { parseDuration } from './duration.ts';
+
+/**
+ * A small schema language for the policy document: one description serves validation (errors name
+ * the full path of the bad value) and normalization (durations become milliseconds).
+ */
+export type Schema =
+  | { kind: 'duration'; min?: number }
+  | { kind: 'number'; min: number; max?: number; integer?: boolean }
+  | { kind: 'boolean' }
+  | { kind: 'string'; pattern?: RegExp; describe?: string }
+  | { kind: 'enum'; values: readonly (string | number)[] }
+  | { kind: 'status' }
+  | { kind: 'either'; options: readonly Schema[]; describe: string }
+  | { kind: 'list'; of: Schema; min?: number }
+  | { kind: 'map'; of: Schema }
+  | { kind: 'object'; fields: Record<string, Schema>; nullable?: boolean; required?: readonly string[] };
+
+export const duration = (min = 0): Schema => ({ kind: 'duration', min });
+export const number = (min: number, max?: number, integer = false): Schema => ({ kind: 'number', min, max, integer });
+export const integer = (min: number, max?: number): Schema => number(min, max, true);
+export const boolean: Schema = { kind: 'boolean' };
+export const string = (pattern?: RegExp, describe?: string): Schema => ({ kind: 'string', pattern, describe });
+export const oneOf = (...values: (string | number)[]): Schema => ({ kind: 'enum', values });
+export const either = (describe: string, ...options: Schema[]): Schema => ({ kind: 'either', options, describe });
+export const list = (of: Schema, min = 0): Schema => ({ kind: 'list', of, min });
+export const map = (of: Schema): Schema => ({ kind: 'map', of });
+export const object = (fields: Record<string, Schema>, opts: { nullable?: boolean; required?: string[] } = {}): Schema => ({
+  kind: 'object',
+  fields,
+  ...opts,
+});
+export const status: Schema = { kind: 'status' };
+
+export type Problems = string[];
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'object') return 'an object';
+  return String(value);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Checks `value` against `schema` and returns its normalized form. Each problem is pushed as
+ * "path: what is wrong"; the returned value is meaningful only when no problem was pushed.
+ */
+export function normalize(value: unknown, schema: Schema, path: string, problems: Problems): unknown {
+  const bad = (expected: string): undefined => {
+    problems.push(`${path}: expected ${expected}, got ${describe(value)}`);
+    return undefined;
+  };
+  switch (schema.kind) {
+    case 'duration': {
+      const ms = parseDuration(value);
+      if (ms === undefined) return bad('a duration such as "250ms", "10s" or "1m"');
+      if (ms < (schema.min ?? 0)) return bad(`a duration of at least ${schema.min}ms`);
+      return ms;
+    }
+    case 'number': {
+      if (typeof value !== 'number' || !Number.isFinite(value)) return bad('a number');
+      if (schema.integer && !Number.isInteger(value)) return bad('a whole number');
+      if (value < schema.min || (schema.max !== undefined && value > schema.max)) {
+        return bad(`a number from ${schema.min}${schema.max === undefined ? ' up' : ` to ${schema.max}`}`);
+      }
+      return value;
+    }
+    case 'boolean':
+      return typeof value === 'boolean' ? value : bad('true or false');
+    case 'string':
+      if (typeof value !== 'string' || value.length === 0) return bad(schema.describe ?? 'a non-empty string');
+      if (schema.pattern && !schema.pattern.test(value)) return bad(schema.describe ?? `a string matching ${schema.pattern}`);
+      return value;
+    case 'enum':
+      return schema.values.includes(value as string | number) ? value : bad(`one of ${schema.values.join(', ')}`);
+    case 'status':
+      return Number.isInteger(value) && (value as number) >= 100 && (value as number) <= 599 ? value : bad('an HTTP status code');
+    case 'either': {
+      for (const option of schema.options) {
+        const attempt: Problems = [];
+        const result = normalize(value, option, path, attempt);
+        if (attempt.length === 0) return result;
+      }
+      return bad(schema.describe);
+    }
+    case 'list': {
+      if (!Array.isArray(value)) return bad('a list');
+      if (value.length < (schema.min ?? 0)) return bad(`a list of at least ${schema.min} item(s)`);
+      return value.map((item, i) => normalize(item, schema.of, `${path}[${i}]`, problems));
+    }
+    case 'map': {
+      if (!isPlainObject(value)) return bad('an object');
+      const out: Record<string, unknown> = {};
+      for (const [key, item] of Object.entries(value)) out[key] = normalize(item, schema.of, `${path}.${key}`, problems);
+      return out;
+    }
+    case 'object': {
+      if (value === null && schema.nullable) return null;
+      if (!isPlainObject(value)) return bad(schema.nullable ? 'an object or null' : 'an object');
+      const out: Record<string, unknown> = {};
+      for (const [key, item] of Object.entries(value)) {
+        const field = schema.fields[key];
+        const where = path ? `${path}.${key}` : key;
+        if (!field) problems.push(`${where}: unknown key`);
+        else if (item !== undefined) out[key] = normalize(item, field, where, problems);
+      }
+      for (const key of schema.required ?? []) {
+        if (value[key] === undefined) problems.push(`${path ? `${path}.` : ''}${key}: required`);
+      }
+      return out;
+    }
+  }
+}

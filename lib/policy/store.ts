@@ -1,0 +1,40 @@
+import { EventEmitter } from 'node:events';
+import type { CompiledPolicy } from './compile.ts';
+
+/**
+ * Holds the policy in force. Every call reads `current` when it starts, so installing a new document
+ * changes the next call without a new client. Until a first policy is installed, calls wait in ready().
+ */
+export class PolicyStore {
+  #current: CompiledPolicy | undefined;
+  #ready: Promise<CompiledPolicy>;
+  #resolveReady!: (policy: CompiledPolicy) => void;
+  readonly #changes = new EventEmitter();
+
+  constructor(initial?: CompiledPolicy) {
+    this.#ready = new Promise((resolve) => (this.#resolveReady = resolve));
+    if (initial) this.install(initial);
+  }
+
+  get current(): CompiledPolicy | undefined {
+    return this.#current;
+  }
+
+  /** Resolves with the policy in force once there is one. */
+  ready(): Promise<CompiledPolicy> {
+    return this.#ready;
+  }
+
+  install(policy: CompiledPolicy): void {
+    const previous = this.#current;
+    this.#current = policy;
+    if (!previous) this.#resolveReady(policy);
+    this.#changes.emit('change', policy, previous);
+  }
+
+  /** Calls `listener` after each install; returns a function that stops it. */
+  onChange(listener: (policy: CompiledPolicy, previous: CompiledPolicy | undefined) => void): () => void {
+    this.#changes.on('change', listener);
+    return () => this.#changes.off('change', listener);
+  }
+}

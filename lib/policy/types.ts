@@ -1,0 +1,87 @@
+/**
+ * The policy document as written (durations are strings such as "250ms"), and the resolved per-call
+ * policy that middlewares read (durations in milliseconds).
+ */
+
+export type Duration = `${number}${'ms' | 's' | 'm' | 'h'}`;
+export type RetryCondition = 'connect-failure' | 'reset' | 'per-try-timeout' | number;
+export type TlsMode = 'strict' | 'permissive' | 'disabled';
+
+/** Every knob a layer of the document (defaults, a service, a route) may set. */
+export interface PolicySettings {
+  timeout?: Duration;
+  perTryTimeout?: Duration;
+  connectTimeout?: Duration;
+  bodyTimeout?: Duration;
+  idempotent?: boolean;
+  retry?: {
+    attempts?: number;
+    backoff?: { base?: Duration; max?: Duration };
+    on?: RetryCondition[];
+    methods?: string[];
+    budget?: { ratio?: number; minPerSecond?: number; ttl?: Duration };
+    retryAfter?: { honor?: boolean; max?: Duration };
+  } | null;
+  circuitBreaker?: {
+    errorThresholdPercentage?: number;
+    volumeThreshold?: number;
+    window?: Duration;
+    resetTimeout?: Duration;
+  } | null;
+  concurrency?: { max?: number; queue?: number };
+  rateLimit?: { rps?: number; burst?: number } | null;
+  hedge?: { delay?: Duration | 'p95'; max?: number } | null;
+  tls?: { mode?: TlsMode };
+}
+
+export interface RouteDocument extends PolicySettings {
+  name: string;
+  match: { method?: string | string[]; path: string };
+}
+
+export interface ServiceDocument extends PolicySettings {
+  endpoints?: string[];
+  baseUrl?: string;
+  identity?: string;
+  allow?: string[];
+  routes?: RouteDocument[];
+}
+
+export interface PolicyDocument {
+  apiVersion: 'meshfetch/v1';
+  /** Set by whoever publishes the document; reported back by clients that apply it. */
+  revision?: string;
+  defaults?: PolicySettings;
+  services?: Record<string, ServiceDocument>;
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  backoff: { base: number; max: number };
+  on: readonly RetryCondition[];
+  methods: readonly string[];
+  budget: { ratio: number; minPerSecond: number; ttl: number };
+  retryAfter: { honor: boolean; max: number };
+}
+
+export interface CircuitBreakerPolicy {
+  errorThresholdPercentage: number;
+  volumeThreshold: number;
+  window: number;
+  resetTimeout: number;
+}
+
+/** The policy in force for one call: defaults, then the service, then the route, merged. */
+export interface CallPolicy {
+  timeout: number;
+  perTryTimeout: number;
+  connectTimeout: number;
+  bodyTimeout: number;
+  idempotent: boolean;
+  retry: RetryPolicy | null;
+  circuitBreaker: CircuitBreakerPolicy | null;
+  concurrency: { max: number; queue: number };
+  rateLimit: { rps: number; burst: number } | null;
+  hedge: { delay: number | 'p95'; max: number } | null;
+  tls: { mode: TlsMode };
+}

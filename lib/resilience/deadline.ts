@@ -1,0 +1,43 @@
+import { ErrorCode, MeshError } from '../errors.ts';
+import type { Middleware } from '../pipeline/types.ts';
+
+/**
+ * The whole-call deadline: the earlier of the caller's deadline and the policy's `timeout`. Every
+ * attempt, backoff and the response body run under one AbortSignal that fires at the deadline or
+ * when the caller aborts; the timer is released when the body closes or the call fails.
+ */
+export const deadlineLayer: Middleware = (next) => async (req, ctx) => {
+  const callerSignal = ctx.signal;
+  if (callerSignal?.aborted) throw callerSignal.reason;
+  const now = Date.now();
+  const deadline = Math.min(ctx.deadline, now + ctx.policy.timeout);
+  const controller = new AbortController();
+  const onCallerAbort = (): void => controller.abort(callerSignal!.reason);
+  callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+  const budget = deadline - now;
+  const timer = setTimeout(() => {
+    const where = ctx.route ? `${ctx.service} (${ctx.route})` : ctx.service;
+    controller.abort(
+      new MeshError(ErrorCode.Timeout, `call to ${where} exceeded its ${budget}ms deadline`, {
+        service: ctx.service,
+        route: ctx.route,
+        attempts: ctx.attempt,
+      }),
+    );
+  }, Math.max(0, budget));
+  const release = (): void => {
+    clearTimeout(timer);
+    callerSignal?.removeEventListener('abort', onCallerAbort);
+  };
+  ctx.signal = controller.signal;
+  ctx.deadline = deadline;
+  try {
+    const res = await next(req, ctx);
+    if (res.body.destroyed) release();
+    else res.body.once('close', release);
+    return res;
+  } catch (err) {
+    release();
+    throw controller.signal.aborted ? controller.signal.reason : err;
+  }
+};

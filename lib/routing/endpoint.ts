@@ -1,0 +1,27 @@
+import { configError } from '../errors.ts';
+import type { Middleware } from '../pipeline/types.ts';
+
+/**
+ * Picks the endpoint for each attempt, round-robin per service, so that a retry may land on another
+ * endpoint. A request whose origin is already set (an absolute URL) keeps it.
+ */
+export function endpointLayer(): Middleware {
+  const cursors = new Map<string, number>();
+  return (next) => (req, ctx) => {
+    if (req.origin) return next(req, ctx);
+    const { endpoints } = ctx;
+    if (endpoints.length === 0) {
+      return Promise.reject(
+        configError(`no endpoints for service "${ctx.service}": set services.${ctx.service}.endpoints (or baseUrl) in the policy`),
+      );
+    }
+    let endpoint = endpoints[0]!;
+    if (endpoints.length > 1) {
+      const cursor = cursors.get(ctx.service) ?? 0;
+      cursors.set(ctx.service, (cursor + 1) % endpoints.length);
+      endpoint = endpoints[cursor % endpoints.length]!;
+    }
+    const path = endpoint.basePath ? endpoint.basePath + req.path : req.path;
+    return next({ ...req, origin: endpoint.origin, path }, ctx);
+  };
+}

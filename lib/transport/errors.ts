@@ -1,0 +1,79 @@
+import { ErrorCode, MeshError } from '../errors.ts';
+import type { CallContext } from '../pipeline/types.ts';
+
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT',
+]);
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ERR_STREAM_PREMATURE_CLOSE', 'ECONNABORTED']);
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+/** The transport was closed (undici's ClientClosedError / ClientDestroyedError). */
+const CLOSED_CODES = new Set(['UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
+/** got's wrappers: the real code sits on their cause. */
+const WRAPPER_CODES = new Set(['ERR_GOT_REQUEST_ERROR', 'ERR_READING_RESPONSE_STREAM', 'ERR_UPLOAD']);
+/** got's TimeoutError (code ETIMEDOUT) names the phase that ran out; these are connection phases. */
+const CONNECT_PHASES = new Set(['lookup', 'connect', 'secureConnect']);
+const TLS_CODE = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_OSSL_)/;
+
+/** Where a code may sit: on the error, or on a cause a library wrapped it in. */
+function codeOf(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && !WRAPPER_CODES.has(code)) return code;
+  }
+  return undefined;
+}
+
+/** A MeshError a library wrapped (got wraps whatever destroys its stream, e.g. a one-shot body opened twice). */
+function wrappedMeshError(err: unknown): MeshError | undefined {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof MeshError) return e;
+  }
+  return undefined;
+}
+
+/** got's TimeoutError carries the phase (`event`) that timed out; other errors have none. */
+function timeoutPhaseOf(err: unknown): string | undefined {
+  const event = (err as { name?: unknown; event?: unknown } | null)?.event;
+  return (err as { name?: unknown }).name === 'TimeoutError' && typeof event === 'string' ? event : undefined;
+}
+
+/**
+ * Maps a transport failure to a MeshError with a stable code. An abort caused by ctx.signal is not a
+ * transport failure: the signal's reason is returned as it is, so callers see what aborted them.
+ */
+export function transportError(err: unknown, ctx: CallContext, origin: string): unknown {
+  if (ctx.signal?.aborted) return ctx.signal.reason;
+  const meshError = wrappedMeshError(err);
+  if (meshError) return meshError;
+  const code = codeOf(err) ?? '';
+  const detail = err instanceof Error ? err.message : String(err);
+  const options = { cause: err, service: ctx.service, route: ctx.route, retryable: true };
+  if (CLOSED_CODES.has(code)) {
+    return new MeshError(ErrorCode.Closed, `the transport is closed; cannot call ${ctx.service} at ${origin}`, {
+      ...options,
+      retryable: false,
+    });
+  }
+  const phase = err && typeof err === 'object' ? timeoutPhaseOf(err) : undefined;
+  if (phase !== undefined && !CONNECT_PHASES.has(phase)) {
+    // got: `response` (headers), `socket` (idle), `read`, `send` or `request` ran out.
+    return new MeshError(ErrorCode.Timeout, `${ctx.service} at ${origin} timed out: ${detail}`, options);
+  }
+  if (CONNECT_CODES.has(code)) {
+    return new MeshError(ErrorCode.Connect, `cannot connect to ${ctx.service} at ${origin}: ${code}`, options);
+  }
+  if (TLS_CODE.test(code)) {
+    return new MeshError(ErrorCode.Tls, `TLS handshake with ${ctx.service} at ${origin} failed: ${code}`, {
+      ...options,
+      retryable: false,
+    });
+  }
+  if (TIMEOUT_CODES.has(code)) {
+    return new MeshError(ErrorCode.Timeout, `${ctx.service} at ${origin} timed out: ${detail}`, options);
+  }
+  if (RESET_CODES.has(code)) {
+    return new MeshError(ErrorCode.Reset, `connection to ${ctx.service} at ${origin} was reset: ${detail}`, options);
+  }
+  return new MeshError(ErrorCode.Reset, `request to ${ctx.service} at ${origin} failed: ${detail}`, options);
+}

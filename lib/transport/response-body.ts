@@ -1,0 +1,49 @@
+import type { Readable } from 'node:stream';
+import { ErrorCode, MeshError } from '../errors.ts';
+
+/** Reads a whole body into one Buffer; a body larger than `limit` bytes is destroyed and rejected. */
+export function readBytes(body: Readable, limit = Infinity): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const onData = (chunk: Buffer): void => {
+      length += chunk.length;
+      if (length > limit) {
+        body.destroy(new MeshError(ErrorCode.Body, `response body is larger than ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    body.on('data', onData);
+    body.once('error', reject);
+    body.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length)));
+  });
+}
+
+export async function readText(body: Readable, limit?: number): Promise<string> {
+  return (await readBytes(body, limit)).toString('utf8');
+}
+
+/** Parses a JSON body; an empty body is undefined. */
+export async function readJson(body: Readable): Promise<unknown> {
+  const bytes = await readBytes(body);
+  if (bytes.length === 0) return undefined;
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new MeshError(ErrorCode.Body, `response body is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+const ERROR_BODY_LIMIT = 1 << 20;
+
+/** The body of an error response, for HttpStatusError: parsed JSON when it is JSON, else the text. */
+export async function readErrorBody(body: Readable, contentType: unknown): Promise<unknown> {
+  const text = await readText(body, ERROR_BODY_LIMIT).catch(() => undefined);
+  if (text === undefined || text === '' || !/json/i.test(String(contentType ?? ''))) return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

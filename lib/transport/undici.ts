@@ -1,0 +1,66 @@
+import { Agent, Pool } from 'undici';
+import type { Dispatcher } from 'undici';
+import type { CallContext, MeshRequest, MeshResponse, RequestBody } from '../pipeline/types.ts';
+import { transportError } from './errors.ts';
+import type { Transport, TransportFactory, TransportSettings } from './types.ts';
+
+export interface UndiciTransportOptions {
+  /** Connections per origin (default: unbounded, as undici's Pool). */
+  connections?: number;
+  /** How long an idle keep-alive socket is kept (default 4s, as undici). */
+  keepAliveTimeout?: number;
+}
+
+function bodyForUndici(body: RequestBody | null): Dispatcher.DispatchOptions['body'] {
+  if (body === null || typeof body === 'string' || body instanceof Uint8Array) return body;
+  return body.open();
+}
+
+/**
+ * The default transport: one undici Agent that lazily creates a keep-alive Pool per origin and drops
+ * it once its connections are gone. It never touches undici's global dispatcher.
+ */
+class UndiciTransport implements Transport {
+  readonly name = 'undici';
+  readonly #agent: Agent;
+
+  constructor(settings: TransportSettings, options: UndiciTransportOptions) {
+    const tls = settings.tls ?? {};
+    this.#agent = new Agent({
+      factory: (origin, opts) =>
+        new Pool(origin, {
+          ...(opts as Pool.Options),
+          connections: options.connections ?? null,
+          keepAliveTimeout: options.keepAliveTimeout ?? 4_000,
+          connect: { ca: tls.ca, cert: tls.cert, key: tls.key, timeout: settings.connectTimeoutFor?.(String(origin)) },
+        }),
+    });
+  }
+
+  async request(req: MeshRequest, ctx: CallContext): Promise<MeshResponse> {
+    try {
+      const res = await this.#agent.request({
+        origin: req.origin,
+        path: req.path,
+        method: req.method as Dispatcher.HttpMethod,
+        headers: req.headers,
+        body: bodyForUndici(req.body),
+        signal: ctx.signal,
+        headersTimeout: ctx.policy.perTryTimeout,
+        bodyTimeout: ctx.policy.bodyTimeout,
+      });
+      return { status: res.statusCode, headers: res.headers, body: res.body };
+    } catch (err) {
+      throw transportError(err, ctx, req.origin);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+}
+
+/** The undici transport (the default). */
+export function undiciTransport(options: UndiciTransportOptions = {}): TransportFactory {
+  return (settings) => new UndiciTransport(settings, options);
+}

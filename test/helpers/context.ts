@@ -1,0 +1,18 @@
+import { DEFAULT_POLICY } from '../../lib/policy/defaults.ts';
+import type { CallContext } from '../../lib/pipeline/types.ts';
+import type { CallPolicy } from '../../lib/policy/types.ts';
+
+/** A call context as the pipeline would hand it to a layer or a transport. */
+export function testContext(overrides: Partial<CallContext> & { policy?: Partial<CallPolicy> } = {}): CallContext {
+  const { policy, ...rest } = overrides;
+  return {
+    service: 'test-service',
+    route: undefined,
+    signal: undefined,
+    deadline: Infinity,
+    attempt: 1,
+    endpoints: [],
+    ...rest,
+    policy: { ...DEFAULT_POLICY, ...policy },
+  };
+}
