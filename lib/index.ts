@@ -12,7 +12,7 @@ export { ErrorCode, HttpStatusError, MeshError, isMeshError } from './errors.ts'
 export type { MeshErrorOptions } from './errors.ts';
 export { compose } from './pipeline/compose.ts';
 export { DEFAULT_STACK } from './pipeline/stack.ts';
-export type { Layer, MiddlewareSpec } from './pipeline/stack.ts';
+export type { Layer, LayerDeps, MiddlewareSpec } from './pipeline/stack.ts';
 export type { CallContext, Handler, HeaderRecord, MeshRequest, MeshResponse, Middleware, RequestBody, StreamBody } from './pipeline/types.ts';
 export { compilePolicy } from './policy/compile.ts';
 export { parseDuration } from './policy/duration.ts';
@@ -22,3 +22,12 @@ export { undiciTransport } from './transport/undici.ts';
 export type { UndiciTransportOptions } from './transport/undici.ts';
 export type { TlsMaterial, Transport, TransportFactory, TransportSettings } from './transport/types.ts';
 export type { LogLevel } from './log.ts';
+export type { GiveUpReason, MeshEventListener, MeshEventMap, MeshEventName } from './events.ts';
+export {
+  ATTEMPT_HEADER,
+  DEADLINE_HEADER,
+  deadlineFromRequest,
+  runWithDeadline,
+  withIncomingDeadline,
+} from './resilience/deadline-context.ts';
+export type { IncomingCall } from './resilience/deadline-context.ts';

@@ -7,6 +7,8 @@ import { jsonCall } from './client/json-call.ts';
 import type { JsonCallOptions } from './client/json-call.ts';
 import { ServiceClient } from './client/service-client.ts';
 import type { MeshRequestInit } from './client/service-client.ts';
+import { MeshEvents } from './events.ts';
+import type { MeshEventListener, MeshEventName } from './events.ts';
 import { createLogger } from './log.ts';
 import type { Logger } from './log.ts';
 import { compose } from './pipeline/compose.ts';
@@ -17,6 +19,8 @@ import type { CompiledPolicy } from './policy/compile.ts';
 import { loadPolicyFile } from './policy/load.ts';
 import { PolicyStore } from './policy/store.ts';
 import type { PolicyDocument } from './policy/types.ts';
+import { LatencyTracker } from './resilience/latency.ts';
+import { RetryBudgets } from './resilience/retry-budget.ts';
 import type { Transport, TransportFactory } from './transport/types.ts';
 import { undiciTransport } from './transport/undici.ts';
 
@@ -31,6 +35,8 @@ export interface MeshOptions extends EnvironmentOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** How long a call made before any policy is in force waits for one, in ms (default 5000). */
   readyTimeout?: number;
+  /** Source of randomness for backoff jitter (default Math.random); tests pin it. */
+  random?: () => number;
 }
 
 type RouteInvoker = (args?: Record<string, unknown>) => Promise<unknown>;
@@ -49,6 +55,7 @@ export class Mesh {
   readonly #transport: Transport;
   readonly #core: MeshCore;
   readonly #clients = new Map<string, ServiceClient>();
+  readonly #events = new MeshEvents();
 
   constructor(options: MeshOptions = {}) {
     this.settings = resolveSettings(options, options.env ?? process.env);
@@ -58,7 +65,8 @@ export class Mesh {
       tls: this.settings.tls,
       connectTimeoutFor: (origin) => (this.#store.current?.byOrigin.get(origin)?.policy ?? this.#store.current?.defaults ?? BUILT_IN_POLICY.defaults).connectTimeout,
     });
-    const stack = buildStack(DEFAULT_STACK, options.middleware);
+    const deps = { events: this.#events, budgets: new RetryBudgets(), latency: new LatencyTracker(), random: options.random };
+    const stack = buildStack(DEFAULT_STACK, deps, options.middleware);
     const handler = compose(
       stack.map((entry) => entry.middleware),
       (req, ctx) => this.#transport.request(req, ctx),
@@ -80,6 +88,11 @@ export class Mesh {
   /** The policy document's revision in force, if it named one. */
   get policyRevision(): string | undefined {
     return this.#store.current?.revision;
+  }
+
+  /** Subscribes to a mesh event (retry, giveUp, budgetExhausted, hedge); returns the unsubscriber. */
+  on<K extends MeshEventName>(name: K, listener: MeshEventListener<K>): () => void {
+    return this.#events.on(name, listener);
   }
 
   /** Resolves once a policy is in force. */

@@ -3,6 +3,7 @@ import type { CallContext, Handler, HeaderRecord, MeshResponse, RequestBody } fr
 import type { Endpoint } from '../policy/compile.ts';
 import { resolveCall } from '../policy/resolve.ts';
 import type { PolicyStore } from '../policy/store.ts';
+import { currentIncomingCall } from '../resilience/deadline-context.ts';
 
 /** What every client of one mesh shares. */
 export interface MeshCore {
@@ -53,13 +54,20 @@ export function startCall(core: MeshCore, call: OutgoingCall, options: CallOptio
   const policy = core.store.current;
   if (policy === undefined) return waitForPolicy(core, call.service).then(() => startCall(core, call, options));
   const resolved = resolveCall(policy, call.service, call.route, call.method, call.path);
+  const incoming = currentIncomingCall();
+  let deadline = options.timeout === undefined ? Infinity : Date.now() + options.timeout;
+  let signal = options.signal;
+  if (incoming) {
+    deadline = Math.min(deadline, incoming.deadline);
+    signal = signal && incoming.signal ? AbortSignal.any([signal, incoming.signal]) : (signal ?? incoming.signal);
+  }
   const ctx: CallContext = {
     service: call.service,
     route: resolved.route,
     policy: resolved.policy,
     endpoints: resolved.service?.endpoints ?? NO_ENDPOINTS,
-    signal: options.signal,
-    deadline: options.timeout === undefined ? Infinity : Date.now() + options.timeout,
+    signal,
+    deadline,
     attempt: 1,
   };
   return core.handler(

@@ -1,13 +1,27 @@
 import { configError } from '../errors.ts';
+import type { MeshEvents } from '../events.ts';
 import { deadlineLayer } from '../resilience/deadline.ts';
+import type { LatencyTracker } from '../resilience/latency.ts';
+import { propagationLayer } from '../resilience/propagation.ts';
+import { retryLayer } from '../resilience/retry.ts';
+import type { RetryBudgets } from '../resilience/retry-budget.ts';
 import { endpointLayer } from '../routing/endpoint.ts';
 import type { Middleware } from './types.ts';
+
+/** What one mesh shares with its layers: events, and state kept per destination. */
+export interface LayerDeps {
+  readonly events: MeshEvents;
+  readonly budgets: RetryBudgets;
+  readonly latency: LatencyTracker;
+  /** Jitter source; tests pass a fixed one. */
+  readonly random?: () => number;
+}
 
 /** A built-in layer of the default stack. `why` is the reason for its position. */
 export interface Layer {
   readonly name: string;
   readonly why: string;
-  readonly create: () => Middleware;
+  readonly create: (deps: LayerDeps) => Middleware;
 }
 
 /**
@@ -22,9 +36,19 @@ export const DEFAULT_STACK: readonly Layer[] = [
     create: () => deadlineLayer,
   },
   {
+    name: 'retry',
+    why: 'inside the deadline, so backoff and every attempt (and hedge) fit in it; pays from the retry budget',
+    create: retryLayer,
+  },
+  {
     name: 'endpoint',
     why: 'per attempt, so that a retry can land on another endpoint of the service',
     create: endpointLayer,
+  },
+  {
+    name: 'propagation',
+    why: 'innermost: stamps the attempt number and the time left, as they are when the attempt is sent',
+    create: () => propagationLayer,
   },
 ];
 
@@ -42,8 +66,8 @@ export interface StackEntry {
 }
 
 /** The stack for one mesh: the built-in layers with the user's middleware placed among them. */
-export function buildStack(layers: readonly Layer[], custom: readonly MiddlewareSpec[] = []): StackEntry[] {
-  const stack: StackEntry[] = layers.map((layer) => ({ name: layer.name, middleware: layer.create() }));
+export function buildStack(layers: readonly Layer[], deps: LayerDeps, custom: readonly MiddlewareSpec[] = []): StackEntry[] {
+  const stack: StackEntry[] = layers.map((layer) => ({ name: layer.name, middleware: layer.create(deps) }));
   for (const [i, spec] of custom.entries()) {
     const where = `createMesh option middleware[${i}]`;
     if (typeof spec?.use !== 'function' || typeof spec.name !== 'string' || spec.name === '') {

@@ -34,6 +34,8 @@ export interface MeshResponse {
   headers: Record<string, string | string[] | undefined>;
   /** The response body, streamed. Whoever receives it must consume or destroy it. */
   body: Readable;
+  /** How many attempts the call took; set by the retry layer (1 when absent). */
+  attempts?: number;
 }
 
 /** What every layer knows about the call it is handling. */

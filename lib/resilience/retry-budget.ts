@@ -1,0 +1,79 @@
+import type { RetryPolicy } from '../policy/types.ts';
+
+type BudgetSettings = RetryPolicy['budget'];
+
+const SLOTS = 10;
+
+/**
+ * Finagle's retry budget: retries may add at most `ratio` of the calls made in the last `ttl`, plus a
+ * reserve of `minPerSecond` × ttl so that a quiet service can still retry. Deposits and withdrawals
+ * are counted in a ring of time slots covering `ttl`, so old ones expire without any timer.
+ */
+export class RetryBudget {
+  readonly settings: BudgetSettings;
+  readonly #slotMs: number;
+  readonly #deposits = new Float64Array(SLOTS);
+  readonly #withdrawals = new Float64Array(SLOTS);
+  #depositSum = 0;
+  #withdrawalSum = 0;
+  #slot = 0;
+  #slotStart: number;
+
+  constructor(settings: BudgetSettings, now = Date.now()) {
+    this.settings = settings;
+    this.#slotMs = settings.ttl / SLOTS;
+    this.#slotStart = now;
+  }
+
+  /** Every logical call deposits once. */
+  deposit(now = Date.now()): void {
+    this.#advance(now);
+    this.#deposits[this.#slot]!++;
+    this.#depositSum++;
+  }
+
+  /** Takes one retry (or hedge) from the budget; false when the budget is spent. */
+  tryWithdraw(now = Date.now()): boolean {
+    this.#advance(now);
+    if (this.balance() < 1) return false;
+    this.#withdrawals[this.#slot]!++;
+    this.#withdrawalSum++;
+    return true;
+  }
+
+  /** Retries still allowed right now. */
+  balance(): number {
+    const reserve = (this.settings.minPerSecond * this.settings.ttl) / 1000;
+    return this.settings.ratio * this.#depositSum + reserve - this.#withdrawalSum;
+  }
+
+  #advance(now: number): void {
+    const elapsed = Math.floor((now - this.#slotStart) / this.#slotMs);
+    if (elapsed <= 0) return;
+    for (let i = 0; i < Math.min(elapsed, SLOTS); i++) {
+      this.#slot = (this.#slot + 1) % SLOTS;
+      this.#depositSum -= this.#deposits[this.#slot]!;
+      this.#withdrawalSum -= this.#withdrawals[this.#slot]!;
+      this.#deposits[this.#slot] = 0;
+      this.#withdrawals[this.#slot] = 0;
+    }
+    this.#slotStart += elapsed * this.#slotMs;
+  }
+}
+
+/** One budget per destination service, made on first use and remade when its settings change. */
+export class RetryBudgets {
+  readonly #byService = new Map<string, RetryBudget>();
+
+  for(service: string, settings: BudgetSettings): RetryBudget {
+    const budget = this.#byService.get(service);
+    if (budget && sameSettings(budget.settings, settings)) return budget;
+    const fresh = new RetryBudget(settings);
+    this.#byService.set(service, fresh);
+    return fresh;
+  }
+}
+
+function sameSettings(a: BudgetSettings, b: BudgetSettings): boolean {
+  return a === b || (a.ratio === b.ratio && a.minPerSecond === b.minPerSecond && a.ttl === b.ttl);
+}

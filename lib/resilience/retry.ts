@@ -1,0 +1,152 @@
+import pRetry from 'p-retry';
+import { MeshError } from '../errors.ts';
+import type { GiveUpReason, MeshEvents } from '../events.ts';
+import type { CallContext, Handler, Middleware, MeshRequest, MeshResponse } from '../pipeline/types.ts';
+import { DEFAULT_POLICY } from '../policy/defaults.ts';
+import type { RetryPolicy } from '../policy/types.ts';
+import { fullJitterBackoff } from './backoff.ts';
+import { hedgedAttempt } from './hedge.ts';
+import type { LatencyTracker } from './latency.ts';
+import { retryAfterMs } from './retry-after.ts';
+import type { RetryBudget, RetryBudgets } from './retry-budget.ts';
+import { canReplay, delay, isIdempotent, isRetryableFailure, retryStatuses } from './retry-rules.ts';
+
+export interface RetryDeps {
+  readonly events: MeshEvents;
+  readonly budgets: RetryBudgets;
+  readonly latency: LatencyTracker;
+  readonly random?: () => number;
+}
+
+/** A retry shorter than this before the deadline is not worth starting. */
+const MIN_ATTEMPT_MS = 10;
+
+type Decision = { retry: true; delay: number } | { retry: false; why: GiveUpReason };
+
+/** Thrown inside the p-retry loop to retry a response whose status is retryable; never escapes it. */
+class RetryableStatus extends Error {
+  readonly delay: number;
+  constructor(status: number, delayMs: number) {
+    super(`retryable status ${status}`);
+    this.delay = delayMs;
+  }
+}
+
+/**
+ * Retries with exponential backoff and full jitter (p-retry runs the loop), within the deadline and
+ * the destination's retry budget, only for requests that are safe to send again; hedges idempotent
+ * routes that opt in. The caller gets the last answer, or the last real failure with its attempt count.
+ */
+export function retryLayer(deps: RetryDeps): Middleware {
+  const random = deps.random ?? Math.random;
+  return (next) => {
+    return async (req, ctx) => {
+      const { retry, hedge } = ctx.policy;
+      if (retry === null && hedge === null) return next(req, ctx);
+      const budget = deps.budgets.for(ctx.service, (retry ?? DEFAULT_POLICY.retry!).budget);
+      budget.deposit();
+      const safe = isIdempotent(req, ctx, retry?.methods ?? []);
+      const replayable = canReplay(req.body);
+      const attempt = hedge !== null && safe && replayable ? hedgedAttempt(next, deps, budget) : next;
+      if (retry === null || retry.attempts <= 1) return attempt(req, ctx);
+      if (!safe || !replayable) return singleAttempt(attempt, req, ctx, retry, deps.events, safe ? 'body-not-replayable' : 'not-idempotent');
+      return retryLoop(attempt, req, ctx, retry, budget, deps.events, random);
+    };
+  };
+}
+
+/** A request that may not be repeated still reports, when it fails retryably, why it was not retried. */
+async function singleAttempt(
+  attempt: Handler,
+  req: MeshRequest,
+  ctx: CallContext,
+  retry: RetryPolicy,
+  events: MeshEvents,
+  why: GiveUpReason,
+): Promise<MeshResponse> {
+  try {
+    const res = await attempt(req, ctx);
+    if (retryStatuses(retry).has(res.status)) giveUp(events, ctx, why, res.status);
+    return res;
+  } catch (err) {
+    if (isRetryableFailure(err, retry, ctx)) giveUp(events, ctx, why, err);
+    throw err;
+  }
+}
+
+function giveUp(events: MeshEvents, ctx: CallContext, why: GiveUpReason, reason: unknown): void {
+  if (events.has('giveUp')) events.emit('giveUp', { service: ctx.service, route: ctx.route, attempts: ctx.attempt, why, reason });
+}
+
+async function retryLoop(
+  attempt: Handler,
+  req: MeshRequest,
+  ctx: CallContext,
+  retry: RetryPolicy,
+  budget: RetryBudget,
+  events: MeshEvents,
+  random: () => number,
+): Promise<MeshResponse> {
+  const statuses = retryStatuses(retry);
+
+  const decide = (attemptNumber: number, retryAfter: number | undefined): Decision => {
+    if (attemptNumber >= retry.attempts) return { retry: false, why: 'attempts' };
+    let wait = fullJitterBackoff(attemptNumber, retry.backoff.base, retry.backoff.max, random);
+    if (retryAfter !== undefined && retry.retryAfter.honor) {
+      if (retryAfter > retry.retryAfter.max) return { retry: false, why: 'retry-after' };
+      wait = Math.max(wait, retryAfter);
+    }
+    if (Date.now() + wait + MIN_ATTEMPT_MS > ctx.deadline) return { retry: false, why: 'deadline' };
+    if (!budget.tryWithdraw()) {
+      if (events.has('budgetExhausted')) events.emit('budgetExhausted', { service: ctx.service, route: ctx.route, attempt: attemptNumber });
+      return { retry: false, why: 'budget' };
+    }
+    return { retry: true, delay: wait };
+  };
+
+  const announce = (decision: Decision, attemptNumber: number, reason: unknown): boolean => {
+    if (!decision.retry) {
+      giveUp(events, ctx, decision.why, reason);
+      return false;
+    }
+    if (events.has('retry')) {
+      events.emit('retry', { service: ctx.service, route: ctx.route, attempt: attemptNumber + 1, delay: decision.delay, reason });
+    }
+    return true;
+  };
+
+  try {
+    return await pRetry(
+      async (attemptNumber) => {
+        ctx.attempt = attemptNumber;
+        const res = await attempt(req, ctx);
+        res.attempts = attemptNumber;
+        if (!statuses.has(res.status)) return res;
+        const retryAfter = res.status === 429 || res.status === 503 ? retryAfterMs(res.headers['retry-after']) : undefined;
+        const decision = decide(attemptNumber, retryAfter);
+        if (!announce(decision, attemptNumber, res.status) || !decision.retry) return res;
+        res.body.resume();
+        throw new RetryableStatus(res.status, decision.delay);
+      },
+      {
+        retries: retry.attempts - 1,
+        minTimeout: 0, // the backoff is waited for in shouldRetry, with full jitter and Retry-After
+        signal: ctx.signal,
+        shouldRetry: async ({ error, attemptNumber }) => {
+          if (error instanceof RetryableStatus) {
+            await delay(error.delay, ctx.signal);
+            return true;
+          }
+          if (!isRetryableFailure(error, retry, ctx)) return announce({ retry: false, why: 'not-retryable' }, attemptNumber, error);
+          const decision = decide(attemptNumber, undefined);
+          if (!announce(decision, attemptNumber, error) || !decision.retry) return false;
+          await delay(decision.delay, ctx.signal);
+          return true;
+        },
+      },
+    );
+  } catch (err) {
+    if (err instanceof MeshError) err.attempts = ctx.attempt;
+    throw err;
+  }
+}
