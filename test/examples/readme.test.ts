@@ -1,0 +1,33 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const root = new URL('../../', import.meta.url);
+
+/** The ```ts block that follows the `<!-- example: FILE -->` marker in the README. */
+function readmeExample(file: string): string {
+  const readme = readFileSync(new URL('README.md', root), 'utf8');
+  const marker = readme.indexOf(`<!-- example: ${file} -->`);
+  expect(marker, `README marker for ${file}`).to.be.greaterThan(-1);
+  const start = readme.indexOf('```ts\n', marker) + '```ts\n'.length;
+  return readme.slice(start, readme.indexOf('```\n', start));
+}
+
+describe('README', () => {
+  it('shows examples/quickstart.ts as it is, and it runs as written (needs `npm run build`)', async () => {
+    const file = 'examples/quickstart.ts';
+    expect(readmeExample(file)).to.equal(readFileSync(new URL(file, root), 'utf8'));
+    const { stdout } = await run(process.execPath, [file], { cwd: root, timeout: 20_000 });
+    expect(stdout).to.equal(
+      [
+        'retrying payments (attempt 2) after 503',
+        'charge ch_1: 5',
+        "fetch: 200 { id: 'ch_2', amount: 5 }",
+        "error: MESHFETCH_HTTP_STATUS 404 { error: 'no such charge' }",
+        '',
+      ].join('\n'),
+    );
+  });
+});
