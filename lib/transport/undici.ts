@@ -1,3 +1,4 @@
+import './platform-fetch-first.ts';
 import { Agent, Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { CallContext, MeshRequest, MeshResponse, RequestBody } from '../pipeline/types.ts';
@@ -55,8 +56,12 @@ class UndiciTransport implements Transport {
     }
   }
 
+  #closed: Promise<void> | undefined;
+
+  /** Idempotent: undici's Agent rejects a second close() with ClientDestroyedError. */
   close(): Promise<void> {
-    return this.#agent.close();
+    this.#closed ??= this.#agent.close();
+    return this.#closed;
   }
 }
 

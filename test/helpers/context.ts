@@ -3,7 +3,7 @@ import type { CallContext } from '../../lib/pipeline/types.ts';
 import type { CallPolicy } from '../../lib/policy/types.ts';
 
 /** A call context as the pipeline would hand it to a layer or a transport. */
-export function testContext(overrides: Partial<CallContext> & { policy?: Partial<CallPolicy> } = {}): CallContext {
+export function testContext(overrides: Omit<Partial<CallContext>, 'policy'> & { policy?: Partial<CallPolicy> } = {}): CallContext {
   const { policy, ...rest } = overrides;
   return {
     service: 'test-service',
