@@ -13,7 +13,7 @@ import { createLogger } from './log.ts';
 import type { Logger } from './log.ts';
 import { compose } from './pipeline/compose.ts';
 import { buildStack, DEFAULT_STACK } from './pipeline/stack.ts';
-import type { MiddlewareSpec } from './pipeline/stack.ts';
+import type { Layer, MiddlewareSpec } from './pipeline/stack.ts';
 import { BUILT_IN_POLICY, compilePolicy } from './policy/compile.ts';
 import type { CompiledPolicy } from './policy/compile.ts';
 import { loadPolicyFile } from './policy/load.ts';
@@ -37,6 +37,11 @@ export interface MeshOptions extends EnvironmentOptions {
   readyTimeout?: number;
   /** Source of randomness for backoff jitter (default Math.random); tests pin it. */
   random?: () => number;
+  /**
+   * The built-in layers, outermost first (default DEFAULT_STACK). For measuring a pipeline with
+   * fewer layers; to add behaviour, use `middleware`.
+   */
+  layers?: readonly Layer[];
 }
 
 type RouteInvoker = (args?: Record<string, unknown>) => Promise<unknown>;
@@ -66,7 +71,7 @@ export class Mesh {
       connectTimeoutFor: (origin) => (this.#store.current?.byOrigin.get(origin)?.policy ?? this.#store.current?.defaults ?? BUILT_IN_POLICY.defaults).connectTimeout,
     });
     const deps = { events: this.#events, budgets: new RetryBudgets(), latency: new LatencyTracker(), random: options.random };
-    const stack = buildStack(DEFAULT_STACK, deps, options.middleware);
+    const stack = buildStack(options.layers ?? DEFAULT_STACK, deps, options.middleware);
     const handler = compose(
       stack.map((entry) => entry.middleware),
       (req, ctx) => this.#transport.request(req, ctx),

@@ -1,0 +1,203 @@
+/**
+ * Client CPU / latency / throughput benchmark: meshfetch against plain clients.
+ *
+ *   node bench/run.ts [--quick] [--concurrency 1,32] [--only name,...]
+ *                     [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--json FILE]
+ *
+ * Every flag has an environment variable (flags win): BENCH_QUICK=1,
+ * BENCH_CONCURRENCY, BENCH_ONLY, BENCH_REQUESTS, BENCH_ROUNDS, BENCH_WARMUP,
+ * BENCH_JSON. BENCH_PIN_UPSTREAM=<cpu> pins the upstream child with taskset
+ * (Linux; pin the client yourself: `taskset -c 0 ...`; on 2 cores it did not
+ * reduce variance measurably, so it is off by default). --only matches names case-insensitively (exact, else substring);
+ * the baseline ("undici request") is always run so ratios can be computed.
+ * Progress goes to stderr, the tables to stdout.
+ */
+import './fetch-first.ts'; // must stay the first import: see the file
+import { availableParallelism } from 'node:os';
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { baselineCandidates } from './baselines.ts';
+import {
+  BASELINE_NAME,
+  formatTable,
+  getGc,
+  measureHarnessOverhead,
+  runLevel,
+  type Candidate,
+  type LevelResult,
+} from './harness.ts';
+import { meshfetchCandidates } from './meshfetch.ts';
+import { startUpstream, type Upstream } from './server.ts';
+
+interface Config {
+  concurrency: number[];
+  only: string[] | null;
+  /** measured requests per candidate per round, by concurrency level (a flag sets all levels) */
+  requests: (concurrency: number) => number;
+  rounds: number;
+  warmup: (concurrency: number) => number;
+  rotate: boolean;
+  json: string | null;
+  quick: boolean;
+}
+
+/**
+ * Defaults are sized for 2 cores: full mode ~1.5 min with the 4 baselines
+ * (leaving room under 3 min for meshfetch candidates), quick mode ~15 s. c=1 is latency-bound (one round trip per request), so it
+ * gets fewer requests than c=32.
+ */
+const DEFAULTS = {
+  full: { requests: { 1: 5000, 32: 15000 } as Record<number, number>, rounds: 8, warmup: 3000 },
+  quick: { requests: { 1: 1500, 32: 4000 } as Record<number, number>, rounds: 3, warmup: 1000 },
+};
+
+const USAGE = `usage: node bench/run.ts [--quick] [--concurrency 1,32] [--only name,...]
+                          [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--json FILE]`;
+
+function positiveInt(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name}: expected a positive integer, got "${raw}"`);
+  return n;
+}
+
+function list(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean' },
+      concurrency: { type: 'string', short: 'c' },
+      only: { type: 'string' },
+      requests: { type: 'string', short: 'n' },
+      rounds: { type: 'string', short: 'r' },
+      warmup: { type: 'string' },
+      'no-rotate': { type: 'boolean' },
+      json: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    process.exit(0);
+  }
+  const quick = values.quick ?? ['1', 'true', 'yes'].includes((env.BENCH_QUICK ?? '').toLowerCase());
+  const d = quick ? DEFAULTS.quick : DEFAULTS.full;
+
+  const concRaw = values.concurrency ?? env.BENCH_CONCURRENCY;
+  const concurrency = concRaw ? list(concRaw).map((c) => positiveInt('--concurrency', c)) : [1, 32];
+
+  const onlyRaw = values.only ?? env.BENCH_ONLY;
+  const reqRaw = values.requests ?? env.BENCH_REQUESTS;
+  const fixedRequests = reqRaw ? positiveInt('--requests', reqRaw) : null;
+  const roundsRaw = values.rounds ?? env.BENCH_ROUNDS;
+  const warmRaw = values.warmup ?? env.BENCH_WARMUP;
+  const fixedWarmup = warmRaw !== undefined ? Number(warmRaw) : null;
+  if (fixedWarmup !== null && !(Number.isInteger(fixedWarmup) && fixedWarmup >= 0)) {
+    throw new Error(`--warmup: expected a non-negative integer, got "${warmRaw}"`);
+  }
+
+  return {
+    concurrency,
+    only: onlyRaw ? list(onlyRaw).map((s) => s.toLowerCase()) : null,
+    requests: (c) => fixedRequests ?? d.requests[c] ?? (c <= 1 ? d.requests[1]! : d.requests[32]!),
+    rounds: roundsRaw ? positiveInt('--rounds', roundsRaw) : d.rounds,
+    warmup: (c) => fixedWarmup ?? Math.max(d.warmup, c * 20),
+    rotate: !values['no-rotate'],
+    json: values.json ?? env.BENCH_JSON ?? null,
+    quick,
+  };
+}
+
+function select(all: Candidate[], only: string[] | null): Candidate[] {
+  const names = new Set<string>();
+  for (const c of all) {
+    if (names.has(c.name)) throw new Error(`two candidates are named "${c.name}"`);
+    names.add(c.name);
+  }
+  if (!only) return all;
+  const picked = new Set<Candidate>();
+  for (const want of only) {
+    const exact = all.filter((c) => c.name.toLowerCase() === want);
+    const matches = exact.length ? exact : all.filter((c) => c.name.toLowerCase().includes(want));
+    if (!matches.length) {
+      throw new Error(`--only: no candidate matches "${want}" (have: ${all.map((c) => c.name).join(', ')})`);
+    }
+    for (const m of matches) picked.add(m);
+  }
+  const baseline = all.find((c) => c.name === BASELINE_NAME);
+  if (baseline) picked.add(baseline);
+  return all.filter((c) => picked.has(c)); // keep declaration order
+}
+
+async function main(): Promise<void> {
+  const cfg = parseConfig(process.argv.slice(2), process.env);
+  const candidates = select([...baselineCandidates, ...meshfetchCandidates], cfg.only);
+  const log = (line: string) => process.stderr.write(line + '\n');
+
+  const gc = getGc();
+  const overhead = await measureHarnessOverhead(32, 20_000);
+  log(
+    `meshfetch bench · node ${process.version} · ${availableParallelism()} cpus · ` +
+      `${cfg.quick ? 'quick' : 'full'} mode · gc between runs: ${gc ? 'yes' : 'NO'} · ` +
+      `candidates: ${candidates.map((c) => c.name).join(', ')}`,
+  );
+
+  let upstream: Upstream | undefined;
+  const levels: LevelResult[] = [];
+  const t0 = performance.now();
+  try {
+    upstream = await startUpstream(process.env.BENCH_PIN_UPSTREAM ? { pinCpu: Number(process.env.BENCH_PIN_UPSTREAM) } : {});
+    const up = upstream;
+    log(`upstream ${up.origin} (child process)`);
+    for (const concurrency of cfg.concurrency) {
+      const level = await runLevel(candidates, up.origin, {
+        concurrency,
+        requests: cfg.requests(concurrency),
+        rounds: cfg.rounds,
+        warmup: cfg.warmup(concurrency),
+        roundWarmup: Math.max(200, concurrency * 10),
+        rotate: cfg.rotate,
+        upstreamStats: () => up.counts(),
+        log,
+      });
+      levels.push(level);
+      process.stdout.write('\n' + formatTable(level) + '\n');
+    }
+  } finally {
+    await upstream?.close();
+  }
+
+  process.stdout.write(
+    `\nCPU = this process's user+system time (process.cpuUsage) / requests; the upstream runs in a child process.\n` +
+      `Ratios are candidate / "${BASELINE_NAME}" (req/s: higher is better; the rest: lower is better). ` +
+      `Harness loop overhead ≈ ${overhead.toFixed(2)} µs CPU/req (no-op call). ` +
+      `Total ${((performance.now() - t0) / 1000).toFixed(0)} s.\n`,
+  );
+
+  if (cfg.json) {
+    const doc = {
+      node: process.version,
+      cpus: availableParallelism(),
+      quick: cfg.quick,
+      harnessOverheadUsPerReq: overhead,
+      baseline: BASELINE_NAME,
+      levels,
+    };
+    await writeFile(cfg.json, JSON.stringify(doc, null, 2) + '\n');
+    log(`results written to ${cfg.json}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  if (err instanceof Error && err.cause) process.stderr.write(`cause: ${String((err.cause as Error).stack ?? err.cause)}\n`);
+  process.exitCode = 1;
+});
