@@ -78,7 +78,8 @@ export function defineService<const R extends Record<string, RouteSpec>>(contrac
 
 /** A route path split once into literal text and parameter names, filled on every call. */
 export function compilePath(route: string, path: string): (params: Record<string, string | number> | undefined) => string {
-  const parts = path.split(/:([A-Za-z0-9_]+)/);
+  // A parameter runs to the end of its segment, as PathParamNames types it ("/a/:charge-id" → "charge-id").
+  const parts = path.split(/:([^/]+)/);
   if (parts.length === 1) return () => path;
   return (params) => {
     let out = parts[0]!;

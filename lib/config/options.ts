@@ -65,9 +65,11 @@ function readPem(path: string | undefined, where: string, what: string): string 
  */
 export function resolveSettings(options: EnvironmentOptions, env: Env): MeshSettings {
   const service = pick(options.service, env, 'MESHFETCH_SERVICE', 'service');
-  const serviceName = service.value ?? env.OTEL_SERVICE_NAME?.trim() ?? 'unknown_service:node';
+  // An empty OTEL_SERVICE_NAME counts as unset, as OpenTelemetry treats empty variables.
+  const otelName = env.OTEL_SERVICE_NAME?.trim() || undefined;
+  const serviceName = service.value ?? otelName ?? 'unknown_service:node';
   if (!SERVICE_NAME.test(serviceName)) {
-    throw configError(`${service.value ? service.where : 'OTEL_SERVICE_NAME'}=${JSON.stringify(serviceName)}: a service name is letters, digits, ".", "_", ":" or "-"`);
+    throw configError(`${service.value !== undefined ? service.where : 'OTEL_SERVICE_NAME'}=${JSON.stringify(serviceName)}: a service name is letters, digits, ".", "_", ":" or "-"`);
   }
 
   const cp = pick(options.controlPlane, env, 'MESHFETCH_CONTROL_PLANE', 'controlPlane');

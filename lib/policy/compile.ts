@@ -60,26 +60,44 @@ function merge(base: unknown, overlay: unknown): unknown {
   return out;
 }
 
+/**
+ * rateLimit objects whose burst was filled in from rps (not written in the document): a child layer
+ * merges onto them without that burst, so a child that changes rps gets a burst derived from its rps.
+ */
+const derivedBurst = new WeakSet<object>();
+
 function applyLayer(base: CallPolicy, layer: Layer, path: string, problems: Problems): CallPolicy {
   const out: Record<string, unknown> = { ...base };
   for (const key of Object.keys(DEFAULT_POLICY)) {
     const value = layer[key];
     if (value === undefined) continue;
-    out[key] = isPlainObject(value) ? merge(out[key] ?? FEATURE_BASE[key], value) : value;
+    if (!isPlainObject(value)) {
+      out[key] = value;
+      continue;
+    }
+    const inherited = out[key] ?? FEATURE_BASE[key];
+    out[key] = merge(isPlainObject(inherited) && derivedBurst.has(inherited) ? { ...inherited, burst: undefined } : inherited, value);
   }
   const policy = out as unknown as CallPolicy;
-  checkComplete(policy, path, problems);
+  checkComplete(policy, layer, path, problems);
   return policy;
 }
 
-function checkComplete(policy: CallPolicy, path: string, problems: Problems): void {
+/**
+ * Checks the keys this layer wrote, once merged. A key the layer left alone is its parent's, checked
+ * (and reported, at the path where it was written) when the parent was compiled.
+ */
+function checkComplete(policy: CallPolicy, layer: Layer, path: string, problems: Problems): void {
   const at = (key: string): string => (path ? `${path}.${key}` : key);
-  if (policy.rateLimit) {
+  if (policy.rateLimit && layer.rateLimit !== undefined) {
     if (policy.rateLimit.rps === undefined) problems.push(`${at('rateLimit.rps')}: required when rateLimit is on`);
-    else policy.rateLimit.burst ??= Math.max(1, Math.ceil(policy.rateLimit.rps));
+    else if (policy.rateLimit.burst === undefined) {
+      policy.rateLimit.burst = Math.max(1, Math.ceil(policy.rateLimit.rps));
+      derivedBurst.add(policy.rateLimit);
+    }
   }
-  if (policy.hedge && policy.hedge.delay === undefined) problems.push(`${at('hedge.delay')}: required when hedge is on`);
-  if (policy.retry && policy.retry.backoff.base > policy.retry.backoff.max) {
+  if (policy.hedge && layer.hedge !== undefined && policy.hedge.delay === undefined) problems.push(`${at('hedge.delay')}: required when hedge is on`);
+  if (policy.retry && layer.retry !== undefined && policy.retry.backoff.base > policy.retry.backoff.max) {
     problems.push(`${at('retry.backoff')}: base (${policy.retry.backoff.base}ms) is larger than max (${policy.retry.backoff.max}ms)`);
   }
 }
@@ -147,7 +165,7 @@ export function compilePolicy(raw: unknown, source: string): CompiledPolicy {
       services.set(name, compiled);
       for (const endpoint of compiled.endpoints) {
         const owner = byOrigin.get(endpoint.origin);
-        if (owner) problems.push(`services.${name}: endpoint ${endpoint.origin} is also an endpoint of ${owner.name}`);
+        if (owner && owner !== compiled) problems.push(`services.${name}: endpoint ${endpoint.origin} is also an endpoint of ${owner.name}`);
         byOrigin.set(endpoint.origin, compiled);
       }
     }

@@ -52,7 +52,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  */
 export function normalize(value: unknown, schema: Schema, path: string, problems: Problems): unknown {
   const bad = (expected: string): undefined => {
-    problems.push(`${path}: expected ${expected}, got ${describe(value)}`);
+    problems.push(`${path || '(document)'}: expected ${expected}, got ${describe(value)}`);
     return undefined;
   };
   switch (schema.kind) {
