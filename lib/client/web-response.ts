@@ -1,5 +1,6 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { MeshResponse } from '../pipeline/types.ts';
+import { bodyError } from '../transport/errors.ts';
 import { toHeaders } from './headers.ts';
 
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
@@ -12,11 +13,39 @@ const unreadBodies = new FinalizationRegistry<Readable>((body) => {
   if (!body.readableEnded) body.destroy();
 });
 
+const BODY_HIGH_WATER_MARK = 64 * 1024;
+
+/**
+ * A web stream over the body's Node stream, with backpressure, whose errors are MeshErrors (a body
+ * timeout is MESHFETCH_TIMEOUT) like every other failure of a call.
+ */
+function toWebStream(body: Readable): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        body.on('data', (chunk: Buffer) => {
+          controller.enqueue(chunk);
+          if ((controller.desiredSize ?? 0) <= 0) body.pause();
+        });
+        body.once('end', () => controller.close());
+        body.once('error', (err) => controller.error(bodyError(err)));
+      },
+      pull() {
+        body.resume();
+      },
+      cancel(reason) {
+        body.destroy(reason instanceof Error ? reason : undefined);
+      },
+    },
+    { highWaterMark: BODY_HIGH_WATER_MARK, size: (chunk) => chunk.byteLength },
+  );
+}
+
 /** Wraps a pipeline response in a standard WHATWG Response that streams the body. */
 export function toWebResponse(res: MeshResponse, method: string, url: string): Response {
   const nullBody = method === 'HEAD' || NULL_BODY_STATUS.has(res.status);
   if (nullBody) res.body.resume();
-  const body = nullBody ? null : (Readable.toWeb(res.body) as ReadableStream<Uint8Array>);
+  const body = nullBody ? null : toWebStream(res.body);
   const response = new Response(body, { status: res.status, headers: toHeaders(res.headers) });
   Object.defineProperty(response, 'url', { value: url });
   if (!nullBody) unreadBodies.register(response, res.body);

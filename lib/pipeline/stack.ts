@@ -63,6 +63,8 @@ export interface MiddlewareSpec {
 export interface StackEntry {
   readonly name: string;
   readonly middleware: Middleware;
+  /** The layer a user middleware was placed after, if any. */
+  readonly after?: string | undefined;
 }
 
 /** The stack for one mesh: the built-in layers with the user's middleware placed among them. */
@@ -83,8 +85,10 @@ export function buildStack(layers: readonly Layer[], deps: LayerDeps, custom: re
         throw configError(`${where}.${spec.before === undefined ? 'after' : 'before'}: no layer named "${anchor}" (layers: ${stack.map((e) => e.name).join(', ')})`);
       }
       index = spec.before === undefined ? at + 1 : at;
+      // Several middlewares after the same layer keep the order they were given in.
+      while (spec.after !== undefined && stack[index]?.after === spec.after) index++;
     }
-    stack.splice(index, 0, { name: spec.name, middleware: spec.use });
+    stack.splice(index, 0, { name: spec.name, middleware: spec.use, after: spec.after });
   }
   return stack;
 }

@@ -1,4 +1,5 @@
 import { ErrorCode, MeshError } from '../errors.ts';
+import type { MeshErrorOptions } from '../errors.ts';
 import type { CallContext } from '../pipeline/types.ts';
 
 const CONNECT_CODES = new Set([
@@ -38,6 +39,28 @@ function timeoutPhaseOf(err: unknown): string | undefined {
   return (err as { name?: unknown }).name === 'TimeoutError' && typeof event === 'string' ? event : undefined;
 }
 
+/** The MeshError for a library failure with a known code; undefined when the code is not known. */
+function classify(err: unknown, where: string, base: MeshErrorOptions): MeshError | undefined {
+  const code = codeOf(err) ?? '';
+  const detail = err instanceof Error ? err.message : String(err);
+  const options = { cause: err, ...base, retryable: true };
+  if (CLOSED_CODES.has(code)) {
+    return new MeshError(ErrorCode.Closed, `the transport is closed; cannot call ${where}`, { ...options, retryable: false });
+  }
+  const phase = err && typeof err === 'object' ? timeoutPhaseOf(err) : undefined;
+  if (phase !== undefined && !CONNECT_PHASES.has(phase)) {
+    // got: `response` (headers), `socket` (idle), `read`, `send` or `request` ran out.
+    return new MeshError(ErrorCode.Timeout, `${where} timed out: ${detail}`, options);
+  }
+  if (CONNECT_CODES.has(code)) return new MeshError(ErrorCode.Connect, `cannot connect to ${where}: ${code}`, options);
+  if (TLS_CODE.test(code)) {
+    return new MeshError(ErrorCode.Tls, `TLS handshake with ${where} failed: ${code}`, { ...options, retryable: false });
+  }
+  if (TIMEOUT_CODES.has(code)) return new MeshError(ErrorCode.Timeout, `${where} timed out: ${detail}`, options);
+  if (RESET_CODES.has(code)) return new MeshError(ErrorCode.Reset, `connection to ${where} was reset: ${detail}`, options);
+  return undefined;
+}
+
 /**
  * Maps a transport failure to a MeshError with a stable code. An abort caused by ctx.signal is not a
  * transport failure: the signal's reason is returned as it is, so callers see what aborted them.
@@ -46,34 +69,22 @@ export function transportError(err: unknown, ctx: CallContext, origin: string): 
   if (ctx.signal?.aborted) return ctx.signal.reason;
   const meshError = wrappedMeshError(err);
   if (meshError) return meshError;
-  const code = codeOf(err) ?? '';
-  const detail = err instanceof Error ? err.message : String(err);
-  const options = { cause: err, service: ctx.service, route: ctx.route, retryable: true };
-  if (CLOSED_CODES.has(code)) {
-    return new MeshError(ErrorCode.Closed, `the transport is closed; cannot call ${ctx.service} at ${origin}`, {
-      ...options,
-      retryable: false,
-    });
-  }
-  const phase = err && typeof err === 'object' ? timeoutPhaseOf(err) : undefined;
-  if (phase !== undefined && !CONNECT_PHASES.has(phase)) {
-    // got: `response` (headers), `socket` (idle), `read`, `send` or `request` ran out.
-    return new MeshError(ErrorCode.Timeout, `${ctx.service} at ${origin} timed out: ${detail}`, options);
-  }
-  if (CONNECT_CODES.has(code)) {
-    return new MeshError(ErrorCode.Connect, `cannot connect to ${ctx.service} at ${origin}: ${code}`, options);
-  }
-  if (TLS_CODE.test(code)) {
-    return new MeshError(ErrorCode.Tls, `TLS handshake with ${ctx.service} at ${origin} failed: ${code}`, {
-      ...options,
-      retryable: false,
-    });
-  }
-  if (TIMEOUT_CODES.has(code)) {
-    return new MeshError(ErrorCode.Timeout, `${ctx.service} at ${origin} timed out: ${detail}`, options);
-  }
-  if (RESET_CODES.has(code)) {
-    return new MeshError(ErrorCode.Reset, `connection to ${ctx.service} at ${origin} was reset: ${detail}`, options);
-  }
-  return new MeshError(ErrorCode.Reset, `request to ${ctx.service} at ${origin} failed: ${detail}`, options);
+  const where = `${ctx.service} at ${origin}`;
+  const base = { service: ctx.service, route: ctx.route };
+  return (
+    classify(err, where, base) ??
+    new MeshError(ErrorCode.Reset, `request to ${where} failed: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+      ...base,
+      retryable: true,
+    })
+  );
+}
+
+/**
+ * Maps a failure while reading a response body (a body timeout, a reset) to a MeshError. Anything
+ * else, such as the reason a caller aborted with, is returned as it is.
+ */
+export function bodyError(err: unknown): unknown {
+  return wrappedMeshError(err) ?? classify(err, 'the response body', {}) ?? err;
 }

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { ErrorCode, MeshError } from '../errors.ts';
+import { bodyError } from './errors.ts';
 
 /** Reads a whole body into one Buffer; a body larger than `limit` bytes is destroyed and rejected. */
 export function readBytes(body: Readable, limit = Infinity): Promise<Buffer> {
@@ -15,7 +16,7 @@ export function readBytes(body: Readable, limit = Infinity): Promise<Buffer> {
       chunks.push(chunk);
     };
     body.on('data', onData);
-    body.once('error', reject);
+    body.once('error', (err) => reject(bodyError(err)));
     body.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length)));
   });
 }

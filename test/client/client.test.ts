@@ -714,6 +714,35 @@ describe('client', () => {
     });
   });
 
+  describe('response body failures', () => {
+    /** Sends the headers and half a body, then stalls. */
+    const stalling: TestHandler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"partial":');
+    };
+
+    it('maps a stalled body to MESHFETCH_TIMEOUT on the JSON path and the fetch path', async () => {
+      const upstream = await server(stalling);
+      const created = mesh({ s: { endpoints: [upstream.origin] } }, { defaults: { bodyTimeout: '100ms', retry: null } });
+      const viaJson = await created.client('s').get('/').then(() => undefined, (err: unknown) => err);
+      expect(viaJson).to.be.instanceOf(MeshError).with.property('code', ErrorCode.Timeout);
+      const res = await created.client('s').fetch('/');
+      const viaFetch = await res.text().then(() => undefined, (err: unknown) => err);
+      expect(viaFetch).to.be.instanceOf(MeshError).with.property('code', ErrorCode.Timeout);
+    });
+
+    it('maps a connection dropped mid-body to MESHFETCH_RESET', async () => {
+      const upstream = await server((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+        res.write('{"partial":', () => res.socket?.destroy());
+      });
+      const created = mesh({ s: { endpoints: [upstream.origin] } }, { defaults: { retry: null } });
+      const res = await created.client('s').fetch('/');
+      const err = await res.arrayBuffer().then(() => undefined, (e: unknown) => e);
+      expect(err).to.be.instanceOf(MeshError).with.property('code', ErrorCode.Reset);
+    });
+  });
+
   describe('middleware', () => {
     it('runs user middleware before and after the named layers, in stack order', async () => {
       const upstream = await server();
@@ -757,6 +786,27 @@ describe('client', () => {
       expect(views['before-endpoint']!.origin).to.equal('');
       expect(views['after-endpoint']!.origin).to.equal(upstream.origin);
       expect(views.innermost!.origin).to.equal(upstream.origin);
+    });
+
+    it('keeps the given order of several middlewares placed after the same layer', async () => {
+      const upstream = await server();
+      const seen: string[] = [];
+      const tap = (name: string): Middleware => (next) => (req, ctx) => {
+        seen.push(name);
+        return next(req, ctx);
+      };
+      const created = mesh(
+        { s: { endpoints: [upstream.origin] } },
+        {
+          middleware: [
+            { name: 'first', after: 'deadline', use: tap('first') },
+            { name: 'second', after: 'deadline', use: tap('second') },
+            { name: 'third', after: 'deadline', use: tap('third') },
+          ],
+        },
+      );
+      await created.client('s').get('/');
+      expect(seen).to.deep.equal(['first', 'second', 'third']);
     });
 
     it('lets a middleware answer without calling the network', async () => {
