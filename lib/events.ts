@@ -34,8 +34,9 @@ export class MeshEvents {
     if (!set) this.#listeners.set(name, (set = new Set()));
     set.add(listener as MeshEventListener<never>);
     return () => {
-      set.delete(listener as MeshEventListener<never>);
-      if (set.size === 0) this.#listeners.delete(name);
+      // Called twice, or after a newer set replaced this one, it must not remove anyone else's listener.
+      if (!set.delete(listener as MeshEventListener<never>)) return;
+      if (set.size === 0 && this.#listeners.get(name) === set) this.#listeners.delete(name);
     };
   }
 

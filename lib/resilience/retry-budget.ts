@@ -34,15 +34,15 @@ export class RetryBudget {
 
   /** Takes one retry (or hedge) from the budget; false when the budget is spent. */
   tryWithdraw(now = Date.now()): boolean {
-    this.#advance(now);
-    if (this.balance() < 1) return false;
+    if (this.balance(now) < 1) return false;
     this.#withdrawals[this.#slot]!++;
     this.#withdrawalSum++;
     return true;
   }
 
   /** Retries still allowed right now. */
-  balance(): number {
+  balance(now = Date.now()): number {
+    this.#advance(now);
     const reserve = (this.settings.minPerSecond * this.settings.ttl) / 1000;
     return this.settings.ratio * this.#depositSum + reserve - this.#withdrawalSum;
   }

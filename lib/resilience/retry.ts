@@ -42,17 +42,27 @@ export function retryLayer(deps: RetryDeps): Middleware {
   return (next) => {
     return async (req, ctx) => {
       const { retry, hedge } = ctx.policy;
-      if (retry === null && hedge === null) return next(req, ctx);
+      if (retry === null && hedge === null) return counted(next, req, ctx);
       const budget = deps.budgets.for(ctx.service, (retry ?? DEFAULT_POLICY.retry!).budget);
       budget.deposit();
       const safe = isIdempotent(req, ctx, retry?.methods ?? []);
       const replayable = canReplay(req.body);
       const attempt = hedge !== null && safe && replayable ? hedgedAttempt(next, deps, budget) : next;
-      if (retry === null || retry.attempts <= 1) return attempt(req, ctx);
+      if (retry === null || retry.attempts <= 1) return counted(attempt, req, ctx);
       if (!safe || !replayable) return singleAttempt(attempt, req, ctx, retry, deps.events, safe ? 'body-not-replayable' : 'not-idempotent');
       return retryLoop(attempt, req, ctx, retry, budget, deps.events, random);
     };
   };
+}
+
+/** One attempt and no retry: its failure still carries the attempt count. */
+async function counted(attempt: Handler, req: MeshRequest, ctx: CallContext): Promise<MeshResponse> {
+  try {
+    return await attempt(req, ctx);
+  } catch (err) {
+    if (err instanceof MeshError) err.attempts ??= ctx.attempt;
+    throw err;
+  }
 }
 
 /** A request that may not be repeated still reports, when it fails retryably, why it was not retried. */
@@ -70,6 +80,7 @@ async function singleAttempt(
     return res;
   } catch (err) {
     if (isRetryableFailure(err, retry, ctx)) giveUp(events, ctx, why, err);
+    if (err instanceof MeshError) err.attempts ??= ctx.attempt;
     throw err;
   }
 }
@@ -147,6 +158,10 @@ async function retryLoop(
     );
   } catch (err) {
     if (err instanceof MeshError) err.attempts = ctx.attempt;
+    // p-retry does not consult shouldRetry after the last allowed attempt, so giving up is reported here.
+    if (ctx.attempt >= retry.attempts && !ctx.signal?.aborted) {
+      giveUp(events, ctx, isRetryableFailure(err, retry, ctx) ? 'attempts' : 'not-retryable', err);
+    }
     throw err;
   }
 }

@@ -1,0 +1,127 @@
+import { Readable } from 'node:stream';
+import { expect } from 'chai';
+import type { RouteDocument, ServiceDocument } from '../../lib/policy/types.ts';
+import { Harness, TRANSPORTS, recordEvents, upPolicy } from '../helpers/fault-server.ts';
+
+/** A service whose GET /search route hedges; `extra` is merged into the service. */
+function hedged(hedge: RouteDocument['hedge'], extra: ServiceDocument = {}, routes: RouteDocument[] = []): ServiceDocument {
+  return { ...extra, routes: [{ name: 'search', match: { method: 'GET', path: '/search' }, hedge }, ...routes] };
+}
+
+for (const { name, create } of TRANSPORTS) {
+  describe(`hedging (${name} transport, real loopback)`, function () {
+    const h = new Harness(create);
+    afterEach(() => h.close());
+
+    it('after the delay sends one more copy; the second answer wins and the first request is aborted', async function () {
+      const srv = await h.server([{ hang: true }, { status: 200, body: 'second' }]);
+      const mesh = h.mesh(upPolicy(srv.origin, hedged({ delay: '50ms' })));
+      const events = recordEvents(mesh);
+      const res = await mesh.client('up').fetch('/search');
+      expect(await res.text()).to.equal('second');
+      expect(events.hedge).to.deep.equal([{ service: 'up', route: 'search', attempt: 1, delay: 50 }]);
+      expect(srv.requests.length).to.equal(2);
+      expect(srv.requests.map((r) => r.attempt)).to.deep.equal([1, 1]); // a hedge is the same attempt
+      const hung = srv.requests.find((r) => 'hang' in r.step)!;
+      await hung.socketClosed();
+      expect(events.retry).to.deep.equal([]);
+    });
+
+    it('max: 2 sends up to two more copies, and aborts both losers', async function () {
+      const srv = await h.server([{ hang: true }, { hang: true }, { status: 200, body: 'third' }]);
+      const mesh = h.mesh(upPolicy(srv.origin, hedged({ delay: '30ms', max: 2 })));
+      const events = recordEvents(mesh);
+      expect(await (await mesh.client('up').fetch('/search')).text()).to.equal('third');
+      expect(events.hedge.map((e) => e.delay)).to.deep.equal([30, 30]);
+      expect(srv.requests.length).to.equal(3);
+      const hung = srv.requests.filter((r) => 'hang' in r.step);
+      expect(hung.length).to.equal(2);
+      await Promise.all(hung.map((r) => r.socketClosed()));
+    });
+
+    it('does not hedge an answer that came before the delay', async function () {
+      const srv = await h.server([{ status: 200, body: 'quick' }]);
+      const mesh = h.mesh(upPolicy(srv.origin, hedged({ delay: '200ms' })));
+      const events = recordEvents(mesh);
+      expect(await (await mesh.client('up').fetch('/search')).text()).to.equal('quick');
+      expect(events.hedge).to.deep.equal([]);
+      expect(srv.requests.length).to.equal(1);
+    });
+
+    it('hedges draw from the retry budget: with nothing in it no hedge is sent (budgetExhausted)', async function () {
+      const srv = await h.server([{ delay: 150, then: { status: 200, body: 'slow' } }]);
+      const mesh = h.mesh(upPolicy(srv.origin, hedged({ delay: '30ms' }, { retry: { budget: { ratio: 0, minPerSecond: 0 } } })));
+      const events = recordEvents(mesh);
+      expect(await (await mesh.client('up').fetch('/search')).text()).to.equal('slow');
+      expect(srv.requests.length).to.equal(1);
+      expect(events.hedge).to.deep.equal([]);
+      expect(events.budgetExhausted).to.deep.equal([{ service: 'up', route: 'search', attempt: 1 }]);
+    });
+
+    it('a hedge spends the budget: with room for one, the first call hedges and the second does not', async function () {
+      const srv = await h.server([{ hang: true }, { status: 200, body: 'hedged' }, { delay: 150, then: { status: 200, body: 'slow' } }]);
+      // ratio 0: calls add nothing; a reserve of 0.1/s × 10 s = 1 retry or hedge
+      const mesh = h.mesh(upPolicy(srv.origin, hedged({ delay: '30ms' }, { retry: { budget: { ratio: 0, minPerSecond: 0.1 } } })));
+      const events = recordEvents(mesh);
+      expect(await (await mesh.client('up').fetch('/search')).text()).to.equal('hedged');
+      expect(await (await mesh.client('up').fetch('/search')).text()).to.equal('slow');
+      expect(srv.requests.length).to.equal(3);
+      expect(events.hedge.length).to.equal(1);
+      expect(events.budgetExhausted.length).to.equal(1);
+    });
+
+    it('delay: p95 does not hedge until 20 answers were seen, then hedges at the observed p95', async function () {
+      const srv = await h.server([
+        ...Array.from({ length: 19 }, () => ({ status: 200, body: 'fast' })),
+        { delay: 100, then: { status: 200, body: 'slow, not hedged' } },
+        { hang: true },
+        { status: 200, body: 'hedged' },
+      ]);
+      const mesh = h.mesh(upPolicy(srv.origin, hedged({ delay: 'p95' })));
+      const events = recordEvents(mesh);
+      for (let i = 0; i < 19; i++) expect(await (await mesh.client('up').fetch('/search')).text()).to.equal('fast');
+      expect(await (await mesh.client('up').fetch('/search')).text()).to.equal('slow, not hedged'); // 19 samples: no p95 yet
+      expect(events.hedge).to.deep.equal([]);
+      expect(srv.requests.length).to.equal(20);
+
+      expect(await (await mesh.client('up').fetch('/search')).text()).to.equal('hedged');
+      expect(events.hedge.length).to.equal(1);
+      expect(events.hedge[0]!.delay).to.be.a('number').and.below(100); // the p95 of 19 fast answers and 1 slow one
+      await srv.request(22); // both copies reached the server (the hedge may even have overtaken the first)
+      expect(srv.requests.length).to.equal(22);
+      await srv.requests.find((r) => 'hang' in r.step)!.socketClosed();
+    });
+
+    it('never hedges a non-idempotent request (a POST without Idempotency-Key)', async function () {
+      const srv = await h.server([{ delay: 150, then: { status: 201, body: 'created' } }]);
+      const mesh = h.mesh(upPolicy(srv.origin, { routes: [{ name: 'create', match: { method: 'POST', path: '/charges' }, hedge: { delay: '20ms' } }] }));
+      const events = recordEvents(mesh);
+      const res = await mesh.client('up').fetch('/charges', { method: 'POST', body: 'amount=5' });
+      expect(res.status).to.equal(201);
+      await res.arrayBuffer();
+      expect(srv.requests.length).to.equal(1);
+      expect(events.hedge).to.deep.equal([]);
+    });
+
+    it('never hedges a request whose body is a one-shot stream', async function () {
+      const srv = await h.server([{ delay: 150, then: { status: 200, body: 'stored' } }]);
+      const mesh = h.mesh(upPolicy(srv.origin, { routes: [{ name: 'store', match: { method: 'PUT', path: '/blob' }, hedge: { delay: '20ms' } }] }));
+      const events = recordEvents(mesh);
+      const body = Readable.from([Buffer.from('one '), Buffer.from('shot')]) as unknown as BodyInit;
+      expect(await (await mesh.client('up').fetch('/blob', { method: 'PUT', body })).text()).to.equal('stored');
+      expect(srv.requests.length).to.equal(1);
+      expect(srv.requests[0]!.body.toString()).to.equal('one shot');
+      expect(events.hedge).to.deep.equal([]);
+    });
+
+    it('a hedged route is still retried when every copy fails', async function () {
+      const srv = await h.server([{ reset: true }, { status: 200, body: 'retried' }]);
+      const mesh = h.mesh(upPolicy(srv.origin, hedged({ delay: '500ms' })));
+      const events = recordEvents(mesh);
+      expect(await (await mesh.client('up').fetch('/search')).text()).to.equal('retried');
+      expect(srv.requests.map((r) => r.attempt)).to.deep.equal([1, 2]);
+      expect(events.retry.length).to.equal(1);
+      expect(events.hedge).to.deep.equal([]);
+    });
+  });
+}
