@@ -2,11 +2,14 @@ import type { MeshEvents } from '../events.ts';
 import type { CallContext, Handler, MeshRequest, MeshResponse } from '../pipeline/types.ts';
 import type { LatencyTracker } from './latency.ts';
 import type { RetryBudget } from './retry-budget.ts';
+import { retryStatuses } from './retry-rules.ts';
 
 export interface HedgeDeps {
   readonly events: MeshEvents;
   readonly latency: LatencyTracker;
 }
+
+const NO_STATUSES: ReadonlySet<number> = new Set();
 
 class HedgeLost extends Error {
   override readonly name = 'HedgeLost';
@@ -15,25 +18,36 @@ class HedgeLost extends Error {
 /**
  * One attempt that is hedged: when no answer came within the delay (fixed, or the route's observed
  * p95), up to `max` more copies are sent, each paid from the retry budget and carrying the same
- * attempt number. The first answer wins and the others are aborted; once every copy in flight has
- * failed, the attempt fails with the last failure and the retry layer decides what comes next.
+ * attempt number. The first good answer wins and the others are aborted; an answer with a retryable
+ * status (a 503) wins only if no copy in flight does better. When every copy failed, the attempt
+ * fails with the last failure and the retry layer decides what comes next.
  */
 export function hedgedAttempt(next: Handler, deps: HedgeDeps, budget: RetryBudget): Handler {
   return (req: MeshRequest, ctx: CallContext): Promise<MeshResponse> => {
     const hedge = ctx.policy.hedge!;
     const started = Date.now();
     const wait = hedge.delay === 'p95' ? deps.latency.p95(ctx.service, ctx.route) : hedge.delay;
+    const retryable = ctx.policy.retry ? retryStatuses(ctx.policy.retry) : NO_STATUSES;
     return new Promise((resolve, reject) => {
       const controllers: AbortController[] = [];
       let settled = false;
-      let failed = 0;
+      let ended = 0;
       let timer: NodeJS.Timeout | undefined;
       let lastError: unknown;
+      /** A retryable answer (a 503), kept in case no copy answers better. */
+      let held: { res: MeshResponse; controller: AbortController } | undefined;
 
       const finish = (winner: AbortController | undefined): void => {
         settled = true;
         clearTimeout(timer);
         for (const controller of controllers) if (controller !== winner) controller.abort(new HedgeLost('another attempt answered first'));
+      };
+      /** When no copy is in flight any more, the best thing seen so far ends the attempt. */
+      const settleIfLast = (): void => {
+        if (++ended < controllers.length) return;
+        finish(held?.controller);
+        if (held) resolve(held.res);
+        else reject(lastError);
       };
       const launch = (): void => {
         const controller = new AbortController();
@@ -44,16 +58,19 @@ export function hedgedAttempt(next: Handler, deps: HedgeDeps, budget: RetryBudge
           (res) => {
             if (settled) return void res.body.destroy();
             deps.latency.record(ctx.service, ctx.route, Date.now() - started);
+            if (retryable.has(res.status)) {
+              held?.res.body.destroy();
+              held = { res, controller };
+              return settleIfLast();
+            }
+            held?.res.body.destroy();
             finish(controller);
             resolve(res);
           },
           (err: unknown) => {
             if (settled) return;
             lastError = err;
-            if (++failed === controllers.length) {
-              finish(undefined);
-              reject(lastError);
-            }
+            settleIfLast();
           },
         );
       };

@@ -47,7 +47,6 @@ class UndiciTransport implements Transport {
         headers: req.headers,
         body: bodyForUndici(req.body),
         signal: ctx.signal,
-        headersTimeout: ctx.policy.perTryTimeout,
         bodyTimeout: ctx.policy.bodyTimeout,
       });
       return { status: res.statusCode, headers: res.headers, body: res.body };

@@ -27,6 +27,25 @@ for (const { name, create } of TRANSPORTS) {
       expect(events.retry).to.deep.equal([]);
     });
 
+    it('the first good answer wins: a hedge\'s quick 503 does not beat the first copy\'s later 200', async function () {
+      const srv = await h.server([{ delay: 150, then: { status: 200, body: 'good' } }, { status: 503, body: 'busy' }]);
+      const mesh = h.mesh(upPolicy(srv.origin, hedged({ delay: '30ms' }, { retry: { attempts: 1 } })));
+      const events = recordEvents(mesh);
+      const res = await mesh.client('up').fetch('/search');
+      expect(res.status).to.equal(200);
+      expect(await res.text()).to.equal('good');
+      expect(events.hedge.length).to.equal(1);
+      expect(srv.requests.length).to.equal(2);
+    });
+
+    it('when every copy answers with a retryable status, that answer is returned', async function () {
+      const srv = await h.server([{ delay: 100, then: { status: 503, body: 'first' } }, { status: 503, body: 'second' }]);
+      const mesh = h.mesh(upPolicy(srv.origin, hedged({ delay: '30ms' }, { retry: { attempts: 1 } })));
+      const res = await mesh.client('up').fetch('/search');
+      expect(res.status).to.equal(503);
+      expect(await res.text()).to.equal('first');
+    });
+
     it('max: 2 sends up to two more copies, and aborts both losers', async function () {
       const srv = await h.server([{ hang: true }, { hang: true }, { status: 200, body: 'third' }]);
       const mesh = h.mesh(upPolicy(srv.origin, hedged({ delay: '30ms', max: 2 })));
