@@ -1,3 +1,5 @@
+import type { GiveUpReason } from './events.ts';
+
 /** Stable error codes. Callers branch on `err.code`, never on messages. */
 export const ErrorCode = {
   Timeout: 'MESHFETCH_TIMEOUT',
@@ -23,6 +25,8 @@ export interface MeshErrorOptions {
   route?: string;
   /** How many attempts were made before this error reached the caller. */
   attempts?: number;
+  /** Why no further attempt was made, when the retry layer stopped (e.g. 'budget'). */
+  gaveUp?: GiveUpReason;
 }
 
 /** The one base class of every error meshfetch raises. */
@@ -32,6 +36,8 @@ export class MeshError extends Error {
   service: string | undefined;
   route: string | undefined;
   attempts: number | undefined;
+  /** Why no further attempt was made: 'budget' when the retry budget was spent, 'attempts', 'deadline', … */
+  gaveUp: GiveUpReason | undefined;
 
   constructor(code: ErrorCode, message: string, options: MeshErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -40,6 +46,7 @@ export class MeshError extends Error {
     this.service = options.service;
     this.route = options.route;
     this.attempts = options.attempts;
+    this.gaveUp = options.gaveUp;
   }
 
   override get name(): string {

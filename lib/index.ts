@@ -31,3 +31,4 @@ export {
   withIncomingDeadline,
 } from './resilience/deadline-context.ts';
 export type { IncomingCall } from './resilience/deadline-context.ts';
+export type { MeshStatsSnapshot, ServiceStats } from './telemetry/stats.ts';

@@ -20,6 +20,8 @@ import { loadPolicyFile } from './policy/load.ts';
 import { PolicyStore } from './policy/store.ts';
 import type { PolicyDocument } from './policy/types.ts';
 import { LatencyTracker } from './resilience/latency.ts';
+import { StatsCollector } from './telemetry/stats.ts';
+import type { MeshStatsSnapshot } from './telemetry/stats.ts';
 import { RetryBudgets } from './resilience/retry-budget.ts';
 import type { Transport, TransportFactory } from './transport/types.ts';
 import { undiciTransport } from './transport/undici.ts';
@@ -61,6 +63,7 @@ export class Mesh {
   readonly #core: MeshCore;
   readonly #clients = new Map<string, ServiceClient>();
   readonly #events = new MeshEvents();
+  readonly #stats = new StatsCollector(this.#events);
 
   constructor(options: MeshOptions = {}) {
     this.settings = resolveSettings(options, options.env ?? process.env);
@@ -98,6 +101,11 @@ export class Mesh {
   /** Subscribes to a mesh event (retry, giveUp, budgetExhausted, hedge); returns the unsubscriber. */
   on<K extends MeshEventName>(name: K, listener: MeshEventListener<K>): () => void {
     return this.#events.on(name, listener);
+  }
+
+  /** In-process counters per destination service: retries, hedges, exhausted budgets, give-ups. */
+  stats(): MeshStatsSnapshot {
+    return this.#stats.snapshot();
   }
 
   /** Resolves once a policy is in force. */

@@ -52,5 +52,5 @@ export async function jsonCall(
     return undefined;
   }
   const errorBody = await readErrorBody(res.body, res.headers['content-type']);
-  throw new HttpStatusError(res.status, errorBody, res.headers, { service, route, attempts: res.attempts ?? 1 });
+  throw new HttpStatusError(res.status, errorBody, res.headers, { service, route, attempts: res.attempts ?? 1, gaveUp: res.gaveUp });
 }

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { GiveUpReason } from '../events.ts';
 import type { Endpoint } from '../policy/compile.ts';
 import type { CallPolicy } from '../policy/types.ts';
 
@@ -36,6 +37,8 @@ export interface MeshResponse {
   body: Readable;
   /** How many attempts the call took; set by the retry layer (1 when absent). */
   attempts?: number;
+  /** Why a retryable answer was not retried; set by the retry layer. */
+  gaveUp?: GiveUpReason;
 }
 
 /** What every layer knows about the call it is handling. */

@@ -76,7 +76,7 @@ async function singleAttempt(
 ): Promise<MeshResponse> {
   try {
     const res = await attempt(req, ctx);
-    if (retryStatuses(retry).has(res.status)) giveUp(events, ctx, why, res.status);
+    if (retryStatuses(retry).has(res.status)) giveUp(events, ctx, why, res);
     return res;
   } catch (err) {
     if (isRetryableFailure(err, retry, ctx)) giveUp(events, ctx, why, err);
@@ -85,8 +85,21 @@ async function singleAttempt(
   }
 }
 
-function giveUp(events: MeshEvents, ctx: CallContext, why: GiveUpReason, reason: unknown): void {
-  if (events.has('giveUp')) events.emit('giveUp', { service: ctx.service, route: ctx.route, attempts: ctx.attempt, why, reason });
+/**
+ * Reports why no further attempt is made: as an event, and on what the caller gets (the error's or
+ * the response's `gaveUp`, which an HttpStatusError carries on).
+ */
+function giveUp(events: MeshEvents, ctx: CallContext, why: GiveUpReason, outcome: unknown): void {
+  const isError = outcome instanceof MeshError;
+  if (isError || isResponse(outcome)) outcome.gaveUp ??= why;
+  if (events.has('giveUp')) {
+    const reason = !isError && isResponse(outcome) ? outcome.status : outcome;
+    events.emit('giveUp', { service: ctx.service, route: ctx.route, attempts: ctx.attempt, why, reason });
+  }
+}
+
+function isResponse(value: unknown): value is MeshResponse {
+  return typeof value === 'object' && value !== null && 'status' in value && 'body' in value && !(value instanceof Error);
 }
 
 async function retryLoop(
@@ -121,7 +134,8 @@ async function retryLoop(
       return false;
     }
     if (events.has('retry')) {
-      events.emit('retry', { service: ctx.service, route: ctx.route, attempt: attemptNumber + 1, delay: decision.delay, reason });
+      const cause = isResponse(reason) ? reason.status : reason;
+      events.emit('retry', { service: ctx.service, route: ctx.route, attempt: attemptNumber + 1, delay: decision.delay, reason: cause });
     }
     return true;
   };
@@ -135,7 +149,7 @@ async function retryLoop(
         if (!statuses.has(res.status)) return res;
         const retryAfter = res.status === 429 || res.status === 503 ? retryAfterMs(res.headers['retry-after']) : undefined;
         const decision = decide(attemptNumber, retryAfter);
-        if (!announce(decision, attemptNumber, res.status) || !decision.retry) return res;
+        if (!announce(decision, attemptNumber, res) || !decision.retry) return res;
         res.body.resume();
         throw new RetryableStatus(res.status, decision.delay);
       },

@@ -133,6 +133,13 @@ describe('retry budget through the mesh (100% failing upstream, default policy)'
         for (let i = 0; i < 10; i++) await (await mesh.client('up').fetch('/more')).arrayBuffer();
         expect(events.retry.length).to.equal(Math.floor(0.2 * (calls + 10) + 100));
         expect(events.budgetExhausted.length).to.equal(11); // every call since wanted one retry more than it got
+
+        // Counted in process, per destination, and visible on what the caller gets.
+        const stats = mesh.stats().services.up!;
+        expect(stats).to.include({ retries: events.retry.length, budgetExhausted: 11, hedges: 0 });
+        expect(stats.giveUps.budget).to.equal(11);
+        const err = await mesh.client('up').get('/json').then(() => undefined, (e: unknown) => e);
+        expect(err).to.include({ code: 'MESHFETCH_HTTP_STATUS', status: 503, gaveUp: 'budget' });
       });
 
       it('a retried connection failure stops at the budget too, with the real failure and its attempts', async function () {
@@ -147,7 +154,7 @@ describe('retry budget through the mesh (100% failing upstream, default policy)'
             () => undefined,
             (err: unknown) => err,
           );
-        expect(first).to.include({ code: 'MESHFETCH_RESET', attempts: 2 }); // one retry (the reserve), then the budget
+        expect(first).to.include({ code: 'MESHFETCH_RESET', attempts: 2, gaveUp: 'budget' }); // one retry (the reserve), then the budget
         expect(events.giveUp.map((e) => e.why)).to.deep.equal(['budget']);
         expect(srv.requests.length).to.equal(2);
       });
