@@ -2,7 +2,6 @@ import { configError } from '../errors.ts';
 import type { MeshEvents } from '../events.ts';
 import { deadlineLayer } from '../resilience/deadline.ts';
 import type { LatencyTracker } from '../resilience/latency.ts';
-import { perTryTimeoutLayer } from '../resilience/per-try-timeout.ts';
 import { propagationLayer } from '../resilience/propagation.ts';
 import { retryLayer } from '../resilience/retry.ts';
 import type { RetryBudgets } from '../resilience/retry-budget.ts';
@@ -45,11 +44,6 @@ export const DEFAULT_STACK: readonly Layer[] = [
     name: 'endpoint',
     why: 'per attempt, so that a retry can land on another endpoint of the service',
     create: endpointLayer,
-  },
-  {
-    name: 'per-try-timeout',
-    why: 'around one network attempt only, after the endpoint is picked, so each retry gets its own',
-    create: () => perTryTimeoutLayer,
   },
   {
     name: 'propagation',

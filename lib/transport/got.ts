@@ -82,13 +82,13 @@ const BODILESS = new Set(['GET', 'HEAD']);
  * - connect timeout (settings.connectTimeoutFor(origin)) → `lookup` (DNS), `connect` (TCP, after the
  *   lookup) and `secureConnect` (TLS handshake, after TCP). Each phase gets the whole budget, so a
  *   slow DNS answer plus a slow handshake can take up to three times it; undici counts them together.
- * - ctx.policy.perTryTimeout is not a got timeout: the per-try-timeout layer bounds each attempt with
- *   ctx.signal, precisely and the same way for both transports.
+ * - ctx.policy.perTryTimeout (headers timeout) → `response`: from the moment the request (body
+ *   included) has been written until the response headers arrive.
  * - ctx.policy.bodyTimeout (idle time between body chunks) → `socket`: got's inactivity timeout on
  *   the socket. It is the only idle timer got has, and it runs for the whole exchange, so it also
- *   bounds silence while uploading and while waiting for headers. got's `read` phase is not used: it bounds the whole download, not idleness.
- * - got's `request` and `send` phases are not used: the whole call is bounded by ctx.signal (deadline
- *   and per-try layers), which got turns into an abort that destroys the socket.
+ *   bounds silence while uploading and while waiting for headers (there the shorter of perTryTimeout
+ *   and bodyTimeout wins). got's `read` phase is not used: it bounds the whole download, not idleness.
+ * - got's `request` and `send` phases are not used: the whole call is bounded by ctx.signal (the deadline), which got turns into an abort that destroys the socket.
  * A timeout destroys the socket; errors are mapped by transportError (phases lookup/connect/
  * secureConnect → MESHFETCH_CONNECT, the others → MESHFETCH_TIMEOUT).
  */
@@ -183,6 +183,7 @@ class GotTransport implements Transport {
       lookup: connect,
       connect,
       secureConnect: connect,
+      response: delay(ctx.policy.perTryTimeout),
       socket: delay(ctx.policy.bodyTimeout),
     };
   }

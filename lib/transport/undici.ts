@@ -3,6 +3,7 @@ import { Agent, Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { CallContext, MeshRequest, MeshResponse, RequestBody } from '../pipeline/types.ts';
 import { transportError } from './errors.ts';
+import { UndiciAttempt } from './undici-attempt.ts';
 import type { Transport, TransportFactory, TransportSettings } from './types.ts';
 
 export interface UndiciTransportOptions {
@@ -39,17 +40,19 @@ class UndiciTransport implements Transport {
   }
 
   async request(req: MeshRequest, ctx: CallContext): Promise<MeshResponse> {
+    if (ctx.signal?.aborted) throw ctx.signal.reason;
     try {
-      const res = await this.#agent.request({
-        origin: req.origin,
-        path: req.path,
-        method: req.method as Dispatcher.HttpMethod,
-        headers: req.headers,
-        body: bodyForUndici(req.body),
-        signal: ctx.signal,
-        bodyTimeout: ctx.policy.bodyTimeout,
+      return await new Promise<MeshResponse>((resolve, reject) => {
+        const options: Dispatcher.DispatchOptions = {
+          origin: req.origin,
+          path: req.path,
+          method: req.method as Dispatcher.HttpMethod,
+          headers: req.headers,
+          body: bodyForUndici(req.body),
+          bodyTimeout: ctx.policy.bodyTimeout,
+        };
+        this.#agent.dispatch(options, new UndiciAttempt(ctx.signal, ctx.policy.perTryTimeout, resolve, reject));
       });
-      return { status: res.statusCode, headers: res.headers, body: res.body };
     } catch (err) {
       throw transportError(err, ctx, req.origin);
     }
