@@ -228,9 +228,12 @@ export async function runLevel(candidates: Candidate[], origin: string, opts: Ru
         const idx = (start + k) % instances.length;
         const { name, inst, call } = instances[idx]!;
         order.push(name);
+        // Full GC first, then the re-warm: the GC's background sweeping and finalizers run on other
+        // threads, and process.cpuUsage() counts every thread, so they must finish before the
+        // measured run starts rather than be charged to it.
+        collect();
         if (opts.roundWarmup > 0) await drive(wrapCall(name, inst), opts.roundWarmup, opts.concurrency, null);
         const before = opts.upstreamStats ? await opts.upstreamStats() : null;
-        collect();
         let s: ClientSample;
         try {
           s = await measure(call, opts.requests, opts.concurrency, lat);

@@ -7,7 +7,8 @@ import { createMesh, DEFAULT_STACK, defineService, shape, undiciTransport } from
 import type { Layer, MeshOptions, TransportFactory } from '../lib/index.ts';
 import { gotTransport } from '../lib/got.ts';
 import { BENCH_PATH } from './harness.ts';
-import type { Candidate, CandidateInstance } from './harness.ts';
+import { BASELINE_NAME } from './harness.ts';
+import type { Candidate, CandidateInstance, LevelResult } from './harness.ts';
 
 /** The pipeline with only the layers every call needs: the deadline and the endpoint pick. */
 export const BARE_LAYERS: readonly Layer[] = DEFAULT_STACK.filter((layer) => layer.name === 'deadline' || layer.name === 'endpoint');
@@ -71,3 +72,23 @@ export const meshfetchCandidates: Candidate[] = [
   typed('mesh typed (got)', got),
   fetchPath('mesh fetch (got)', got),
 ];
+
+/** The issues' acceptance figures, read off one level's medians. */
+export function summarizeCriteria(level: LevelResult): string {
+  const cpu = (name: string): number | undefined => level.results.find((r) => r.name === name)?.median.cpuUsPerReq;
+  const line = (label: string, a: string, b: string, limit: string): string | undefined => {
+    const x = cpu(a);
+    const y = cpu(b);
+    if (x === undefined || y === undefined) return undefined;
+    return `  ${label.padEnd(44)} ${(x - y >= 0 ? '+' : '') + (x - y).toFixed(1)} µs/req (${(x / y).toFixed(2)}x)  ${limit}`;
+  };
+  return [
+    `criteria at concurrency ${level.concurrency} (client CPU, medians of ${level.rounds} rounds):`,
+    line('bare typed JSON path − undici request', 'mesh bare typed', BASELINE_NAME, 'limit +15 µs'),
+    line('bare fetch path − global fetch', 'mesh bare fetch', 'global fetch', 'must be < 0'),
+    line('retry/hedge/propagation layers (typed): full − bare', 'mesh typed', 'mesh bare typed', 'limit +5 µs'),
+    line('retry/hedge/propagation layers (fetch): full − bare', 'mesh fetch', 'mesh bare fetch', 'limit +5 µs'),
+  ]
+    .filter((l) => l !== undefined)
+    .join('\n');
+}

@@ -2,7 +2,11 @@
  * Client CPU / latency / throughput benchmark: meshfetch against plain clients.
  *
  *   node bench/run.ts [--quick] [--concurrency 1,32] [--only name,...]
- *                     [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--json FILE]
+ *                     [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--no-amplification]
+ *                     [--json FILE]
+ *
+ * After the CPU tables it runs the retry-amplification bench (bench/amplification.ts) unless
+ * --no-amplification or --only is given.
  *
  * Every flag has an environment variable (flags win): BENCH_QUICK=1,
  * BENCH_CONCURRENCY, BENCH_ONLY, BENCH_REQUESTS, BENCH_ROUNDS, BENCH_WARMUP,
@@ -26,7 +30,9 @@ import {
   type Candidate,
   type LevelResult,
 } from './harness.ts';
-import { meshfetchCandidates } from './meshfetch.ts';
+import { formatAmplification, runAmplification } from './amplification.ts';
+import { runPipelineBench } from './pipeline.ts';
+import { meshfetchCandidates, summarizeCriteria } from './meshfetch.ts';
 import { startUpstream, type Upstream } from './server.ts';
 
 interface Config {
@@ -39,6 +45,7 @@ interface Config {
   rotate: boolean;
   json: string | null;
   quick: boolean;
+  amplification: boolean;
 }
 
 /**
@@ -52,7 +59,7 @@ const DEFAULTS = {
 };
 
 const USAGE = `usage: node bench/run.ts [--quick] [--concurrency 1,32] [--only name,...]
-                          [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--json FILE]`;
+                          [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--no-amplification] [--json FILE]`;
 
 function positiveInt(name: string, raw: string): number {
   const n = Number(raw);
@@ -78,6 +85,7 @@ function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       rounds: { type: 'string', short: 'r' },
       warmup: { type: 'string' },
       'no-rotate': { type: 'boolean' },
+      'no-amplification': { type: 'boolean' },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -113,6 +121,7 @@ function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     rotate: !values['no-rotate'],
     json: values.json ?? env.BENCH_JSON ?? null,
     quick,
+    amplification: !values['no-amplification'] && !onlyRaw,
   };
 }
 
@@ -169,7 +178,17 @@ async function main(): Promise<void> {
         log,
       });
       levels.push(level);
-      process.stdout.write('\n' + formatTable(level) + '\n');
+      process.stdout.write('\n' + formatTable(level) + '\n' + summarizeCriteria(level) + '\n');
+    }
+    if (!cfg.only) {
+      log('pipeline only: in-memory transport');
+      process.stdout.write('\n' + (await runPipelineBench(cfg.quick ? 3 : 7, cfg.quick ? 20_000 : 50_000)) + '\n');
+    }
+    if (cfg.amplification) {
+      const options = { ratePerSecond: 200, seconds: cfg.quick ? 3 : 10 };
+      log(`retry amplification: ${options.ratePerSecond} calls/s for ${options.seconds} s per candidate`);
+      const amplification = await runAmplification(up, options);
+      process.stdout.write('\n' + formatAmplification(amplification, options) + '\n');
     }
   } finally {
     await upstream?.close();

@@ -1,11 +1,9 @@
 import { resolveSettings } from './config/options.ts';
 import type { EnvironmentOptions, MeshSettings } from './config/options.ts';
-import { compilePath } from './client/contract.ts';
-import type { RouteSpec, ServiceContract, TypedRoutes } from './client/contract.ts';
+import type { ServiceContract, TypedRoutes } from './client/contract.ts';
 import type { MeshCore } from './client/call.ts';
-import { jsonCall } from './client/json-call.ts';
-import type { JsonCallOptions } from './client/json-call.ts';
 import { ServiceClient } from './client/service-client.ts';
+import { typedClient } from './client/typed-client.ts';
 import type { MeshRequestInit } from './client/service-client.ts';
 import { MeshEvents } from './events.ts';
 import type { MeshEventListener, MeshEventName } from './events.ts';
@@ -18,7 +16,7 @@ import { BUILT_IN_POLICY, compilePolicy } from './policy/compile.ts';
 import type { CompiledPolicy } from './policy/compile.ts';
 import { loadPolicyFile } from './policy/load.ts';
 import { PolicyStore } from './policy/store.ts';
-import type { PolicyDocument } from './policy/types.ts';
+import type { CallPolicy, PolicyDocument } from './policy/types.ts';
 import { LatencyTracker } from './resilience/latency.ts';
 import { StatsCollector } from './telemetry/stats.ts';
 import type { MeshStatsSnapshot } from './telemetry/stats.ts';
@@ -46,8 +44,6 @@ export interface MeshOptions extends EnvironmentOptions {
   layers?: readonly Layer[];
 }
 
-type RouteInvoker = (args?: Record<string, unknown>) => Promise<unknown>;
-
 function requestInit(request: Request): RequestInit {
   return { method: request.method, headers: request.headers, body: request.body, signal: request.signal };
 }
@@ -71,7 +67,7 @@ export class Mesh {
     this.#store = new PolicyStore(this.#initialPolicy(options));
     this.#transport = (options.transport ?? undiciTransport())({
       tls: this.settings.tls,
-      connectTimeoutFor: (origin) => (this.#store.current?.byOrigin.get(origin)?.policy ?? this.#store.current?.defaults ?? BUILT_IN_POLICY.defaults).connectTimeout,
+      connectTimeoutFor: (origin) => this.#policyForOrigin(origin).connectTimeout,
     });
     const deps = { events: this.#events, budgets: new RetryBudgets(), latency: new LatencyTracker(), random: options.random };
     const stack = buildStack(options.layers ?? DEFAULT_STACK, deps, options.middleware);
@@ -80,6 +76,12 @@ export class Mesh {
       (req, ctx) => this.#transport.request(req, ctx),
     );
     this.#core = { store: this.#store, handler, readyTimeout: options.readyTimeout ?? 5_000, closed: false };
+  }
+
+  /** The policy of the service an origin belongs to (the defaults for an unknown origin). */
+  #policyForOrigin(origin: string): CallPolicy {
+    const policy = this.#store.current ?? BUILT_IN_POLICY;
+    return policy.byOrigin.get(origin)?.policy ?? policy.defaults;
   }
 
   #initialPolicy(options: MeshOptions): CompiledPolicy {
@@ -130,28 +132,7 @@ export class Mesh {
       if (!client) this.#clients.set(service, (client = new ServiceClient(this.#core, service)));
       return client;
     }
-    const typed = new ServiceClient(this.#core, service) as ServiceClient & Record<string, RouteInvoker>;
-    for (const [name, spec] of Object.entries(contract.routes)) {
-      Object.defineProperty(typed, name, { value: this.#routeInvoker(service, name, spec), enumerable: true });
-    }
-    return typed;
-  }
-
-  #routeInvoker(service: string, name: string, spec: RouteSpec): RouteInvoker {
-    const fill = compilePath(name, spec.path);
-    const decode = spec.response;
-    return async (args = {}) => {
-      const options: JsonCallOptions = {
-        query: args.query as JsonCallOptions['query'],
-        headers: args.headers as JsonCallOptions['headers'],
-        json: args.body,
-        signal: args.signal as AbortSignal | undefined,
-        timeout: args.timeout as number | undefined,
-      };
-      const path = fill(args.params as Record<string, string | number> | undefined);
-      const body = await jsonCall(this.#core, service, name, spec.method, path, options);
-      return decode ? decode(body) : body;
-    };
+    return typedClient(this.#core, service, contract);
   }
 
   /**

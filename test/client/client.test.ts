@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import { setImmediate as tick } from 'node:timers/promises';
 import { createMesh, DEFAULT_STACK, defineService, ErrorCode, HttpStatusError, MeshError, shape } from '../../lib/index.ts';
 import type { CallContext, MeshOptions, MeshRequest, Mesh, Middleware, PolicyDocument, ServiceDocument } from '../../lib/index.ts';
+import { rejection } from '../helpers/rejection.ts';
 import { readBody, sendJson, startServer } from '../helpers/server.ts';
 import type { TestHandler, TestServer } from '../helpers/server.ts';
 
@@ -29,15 +30,6 @@ function closed(socket: Socket): Promise<void> {
   return once(socket, 'close').then(() => undefined);
 }
 
-/** The error a promise rejects with (fails the test when it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  expect.fail('expected the promise to reject');
-}
 
 /** A promise and its resolve function, for a server to hold a request until the test says so. */
 function gate(): { promise: Promise<void>; open: () => void } {

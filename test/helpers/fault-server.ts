@@ -230,15 +230,6 @@ export function nextEvent<K extends MeshEventName>(mesh: Mesh, name: K): Promise
   });
 }
 
-/** Resolves with what rejected `promise`; fails the test when it resolves. */
-export async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the promise to reject, but it resolved');
-}
 
 /** A policy document with one service, "up", at `endpoints`. */
 export function upPolicy(endpoints: string | string[], service: ServiceDocument = {}, defaults: PolicySettings = {}): PolicyDocument {

@@ -4,7 +4,8 @@ import FakeTimers from '@sinonjs/fake-timers';
 import { expect } from 'chai';
 import { ErrorCode, HttpStatusError, MeshError } from '../../lib/errors.ts';
 import type { Middleware } from '../../lib/pipeline/types.ts';
-import { Harness, TRANSPORTS, deadOrigin, nextEvent, recordEvents, rejection, upPolicy } from '../helpers/fault-server.ts';
+import { Harness, TRANSPORTS, deadOrigin, nextEvent, recordEvents, upPolicy } from '../helpers/fault-server.ts';
+import { rejection } from '../helpers/rejection.ts';
 
 function expectCode(err: unknown, code: ErrorCode): MeshError {
   expect(err, String(err)).to.be.instanceOf(MeshError);

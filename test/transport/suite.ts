@@ -15,6 +15,7 @@ import type { TestCerts } from '../helpers/certs.ts';
 import { testContext } from '../helpers/context.ts';
 import { startServer } from '../helpers/server.ts';
 import type { TestHandler, TestServer } from '../helpers/server.ts';
+import { rejection } from '../helpers/rejection.ts';
 
 /** Reads a whole stream as bytes. */
 export async function readAll(stream: Readable): Promise<Buffer> {
@@ -23,15 +24,6 @@ export async function readAll(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Resolves with what rejected `promise`; fails the test when it resolves. */
-export async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the promise to reject, but it resolved');
-}
 
 /** Resolves once the socket is closed (at once when it already is). */
 function closed(socket: Socket): Promise<void> {
