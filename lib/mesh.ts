@@ -76,6 +76,11 @@ export class Mesh {
       (req, ctx) => this.#transport.request(req, ctx),
     );
     this.#core = { store: this.#store, handler, readyTimeout: options.readyTimeout ?? 5_000, closed: false };
+    if (this.settings.controlPlane) {
+      this.logger.warn('the control plane client is not built yet; MESHFETCH_CONTROL_PLANE is validated but not used', {
+        controlPlane: this.settings.controlPlane.origin,
+      });
+    }
   }
 
   /** The policy of the service an origin belongs to (the defaults for an unknown origin). */
@@ -120,7 +125,9 @@ export class Mesh {
    * MESHFETCH_CONFIG naming each bad path, and the policy in force stays as it was.
    */
   setPolicy(document: unknown, source = 'setPolicy()'): void {
-    this.#store.install(compilePolicy(document, source));
+    const policy = compilePolicy(document, source);
+    this.#store.install(policy);
+    this.logger.info('policy installed', { source, revision: policy.revision, services: policy.services.size });
   }
 
   /** A client for `service`; with a contract from defineService(), one typed method per route. */

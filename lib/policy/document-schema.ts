@@ -62,7 +62,7 @@ export const POLICY_DOCUMENT_SCHEMA: Schema = object(
     apiVersion: oneOf('meshfetch/v1'),
     revision: string(),
     defaults: object(settings),
-    services: map(service),
+    services: map(service, { pattern: SERVICE_NAME, describe: 'letters, digits, ".", "_" or "-", starting with a letter or digit' }),
   },
   { required: ['apiVersion'] },
 );

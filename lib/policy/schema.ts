@@ -13,7 +13,7 @@ export type Schema =
   | { kind: 'status' }
   | { kind: 'either'; options: readonly Schema[]; describe: string }
   | { kind: 'list'; of: Schema; min?: number }
-  | { kind: 'map'; of: Schema }
+  | { kind: 'map'; of: Schema; key?: { pattern: RegExp; describe: string } }
   | { kind: 'object'; fields: Record<string, Schema>; nullable?: boolean; required?: readonly string[] };
 
 export const duration = (min = 0): Schema => ({ kind: 'duration', min });
@@ -24,7 +24,7 @@ export const string = (pattern?: RegExp, describe?: string): Schema => ({ kind: 
 export const oneOf = (...values: (string | number)[]): Schema => ({ kind: 'enum', values });
 export const either = (describe: string, ...options: Schema[]): Schema => ({ kind: 'either', options, describe });
 export const list = (of: Schema, min = 0): Schema => ({ kind: 'list', of, min });
-export const map = (of: Schema): Schema => ({ kind: 'map', of });
+export const map = (of: Schema, key?: { pattern: RegExp; describe: string }): Schema => ({ kind: 'map', of, key });
 export const object = (fields: Record<string, Schema>, opts: { nullable?: boolean; required?: string[] } = {}): Schema => ({
   kind: 'object',
   fields,
@@ -96,7 +96,10 @@ export function normalize(value: unknown, schema: Schema, path: string, problems
     case 'map': {
       if (!isPlainObject(value)) return bad('an object');
       const out: Record<string, unknown> = {};
-      for (const [key, item] of Object.entries(value)) out[key] = normalize(item, schema.of, `${path}.${key}`, problems);
+      for (const [key, item] of Object.entries(value)) {
+        if (schema.key && !schema.key.pattern.test(key)) problems.push(`${path}.${key}: the name must be ${schema.key.describe}`);
+        out[key] = normalize(item, schema.of, `${path}.${key}`, problems);
+      }
       return out;
     }
     case 'object': {

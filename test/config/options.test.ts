@@ -151,8 +151,23 @@ describe('createMesh() options and environment variables', () => {
 
   describe('MESHFETCH_CONTROL_PLANE', () => {
     it('accepts an http:// or https:// URL', () => {
-      expect(mesh({ env: { MESHFETCH_CONTROL_PLANE: 'https://config.internal:7443/' } }).settings.controlPlane?.href).to.equal('https://config.internal:7443/');
-      expect(mesh({ env: { MESHFETCH_CONTROL_PLANE: 'http://127.0.0.1:7000' } }).settings.controlPlane?.origin).to.equal('http://127.0.0.1:7000');
+      const quiet = { MESHFETCH_LOG_LEVEL: 'error' };
+      expect(mesh({ env: { ...quiet, MESHFETCH_CONTROL_PLANE: 'https://config.internal:7443/' } }).settings.controlPlane?.href).to.equal('https://config.internal:7443/');
+      expect(mesh({ env: { ...quiet, MESHFETCH_CONTROL_PLANE: 'http://127.0.0.1:7000' } }).settings.controlPlane?.origin).to.equal('http://127.0.0.1:7000');
+    });
+
+    it('warns once, on stderr, that the control plane client is not built yet', () => {
+      const lines: string[] = [];
+      const write = process.stderr.write;
+      process.stderr.write = ((line: string) => lines.push(line) > 0) as typeof process.stderr.write;
+      try {
+        mesh({ env: { MESHFETCH_CONTROL_PLANE: 'http://127.0.0.1:7000/', MESHFETCH_ADMIN_TOKEN: 'a-very-secret-token-value' } });
+      } finally {
+        process.stderr.write = write;
+      }
+      expect(lines).to.have.length(1);
+      expect(JSON.parse(lines[0]!)).to.include({ level: 'warn', controlPlane: 'http://127.0.0.1:7000' });
+      expect(lines[0]).to.not.contain('a-very-secret-token-value');
     });
 
     it('rejects anything else, naming the variable and the value', () => {
@@ -164,7 +179,7 @@ describe('createMesh() options and environment variables', () => {
     });
 
     it('lets the controlPlane option override it', () => {
-      const { settings } = mesh({ controlPlane: 'http://option:1', env: { MESHFETCH_CONTROL_PLANE: 'bad' } });
+      const { settings } = mesh({ controlPlane: 'http://option:1', logLevel: 'error', env: { MESHFETCH_CONTROL_PLANE: 'bad' } });
       expect(settings.controlPlane?.href).to.equal('http://option:1/');
       expect(configFailure({ controlPlane: 'nope', env: {} }).message).to.contain('createMesh option controlPlane="nope"');
     });

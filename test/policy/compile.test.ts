@@ -84,6 +84,14 @@ describe('policy compile: validation', () => {
     expect(lines).to.deep.equal(['services.payments.retry.atempts: unknown key']);
   });
 
+  it('rejects a service name that could not be a host name or a metric label', () => {
+    const { lines } = problemsOf({ apiVersion: V1, services: { 'pay ments': {}, '-x': {}, payments: {} } });
+    expect(lines).to.deep.equal([
+      'services.pay ments: the name must be letters, digits, ".", "_" or "-", starting with a letter or digit',
+      'services.-x: the name must be letters, digits, ".", "_" or "-", starting with a letter or digit',
+    ]);
+  });
+
   it('names unknown keys at the top level, in defaults and in routes', () => {
     const { lines } = problemsOf({
       apiVersion: V1,
