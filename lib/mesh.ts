@@ -147,7 +147,7 @@ export class Mesh {
    * (http://payments/charges/1), or whose origin is one of its endpoints, goes through the mesh;
    * any other URL is passed to the platform fetch untouched.
    */
-  fetch(input: string | URL | Request, init?: MeshRequestInit): Promise<Response> {
+  async fetch(input: string | URL | Request, init?: MeshRequestInit): Promise<Response> {
     const url = new URL(input instanceof Request ? input.url : String(input));
     const policy = this.#store.current;
     const named = url.port === '' ? policy?.services.get(url.hostname) : undefined;

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { MeshResponse } from '../pipeline/types.ts';
-import { bodyError } from '../transport/errors.ts';
+import { bodyClosedEarly, bodyError } from '../transport/errors.ts';
 import { toHeaders } from './headers.ts';
 
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
@@ -27,8 +27,17 @@ function toWebStream(body: Readable): ReadableStream<Uint8Array> {
           controller.enqueue(chunk);
           if ((controller.desiredSize ?? 0) <= 0) body.pause();
         });
-        body.once('end', () => controller.close());
-        body.once('error', (err) => controller.error(bodyError(err)));
+        let settled = false;
+        body.once('end', () => {
+          settled = true;
+          controller.close();
+        });
+        body.once('error', (err) => {
+          settled = true;
+          controller.error(bodyError(err));
+        });
+        // Destroyed with no error (an abort whose reason is null): the reader must still be told.
+        body.once('close', () => settled || controller.error(bodyClosedEarly()));
       },
       pull() {
         body.resume();

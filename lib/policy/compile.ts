@@ -1,7 +1,7 @@
 import { configError } from '../errors.ts';
 import { DEFAULT_POLICY } from './defaults.ts';
 import { POLICY_DOCUMENT_SCHEMA } from './document-schema.ts';
-import { normalize } from './schema.ts';
+import { isPlainObject, normalize } from './schema.ts';
 import type { Problems } from './schema.ts';
 import type { CallPolicy } from './types.ts';
 
@@ -47,10 +47,6 @@ const FEATURE_BASE: Record<string, unknown> = {
   rateLimit: {},
   hedge: { max: 1 },
 };
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Objects merge key by key; arrays and scalars replace; null switches a feature off. */
 function merge(base: unknown, overlay: unknown): unknown {

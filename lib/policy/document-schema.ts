@@ -67,4 +67,3 @@ export const POLICY_DOCUMENT_SCHEMA: Schema = object(
   { required: ['apiVersion'] },
 );
 
-export const SERVICE_NAME_PATTERN = SERVICE_NAME;

@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import type { CompiledPolicy } from './compile.ts';
 
 /**
@@ -9,7 +8,6 @@ export class PolicyStore {
   #current: CompiledPolicy | undefined;
   #ready: Promise<CompiledPolicy>;
   #resolveReady!: (policy: CompiledPolicy) => void;
-  readonly #changes = new EventEmitter();
 
   constructor(initial?: CompiledPolicy) {
     this.#ready = new Promise((resolve) => (this.#resolveReady = resolve));
@@ -29,12 +27,5 @@ export class PolicyStore {
     const previous = this.#current;
     this.#current = policy;
     if (!previous) this.#resolveReady(policy);
-    this.#changes.emit('change', policy, previous);
-  }
-
-  /** Calls `listener` after each install; returns a function that stops it. */
-  onChange(listener: (policy: CompiledPolicy, previous: CompiledPolicy | undefined) => void): () => void {
-    this.#changes.on('change', listener);
-    return () => this.#changes.off('change', listener);
   }
 }

@@ -12,20 +12,20 @@ export const deadlineLayer: Middleware = (next) => async (req, ctx) => {
   const now = Date.now();
   const deadline = Math.min(ctx.deadline, now + ctx.policy.timeout);
   const budget = deadline - now;
-  const exceeded = (): MeshError => {
+  const exceeded = (attempts: number | undefined): MeshError => {
     const where = ctx.route ? `${ctx.service} (${ctx.route})` : ctx.service;
     return new MeshError(ErrorCode.Timeout, `call to ${where} exceeded its ${Math.max(0, budget)}ms deadline`, {
       service: ctx.service,
       route: ctx.route,
-      attempts: ctx.attempt,
+      attempts,
     });
   };
   // A deadline that has already passed (an incoming request with no time left) sends nothing.
-  if (budget <= 0) throw exceeded();
+  if (budget <= 0) throw exceeded(undefined);
   const controller = new AbortController();
   const onCallerAbort = (): void => controller.abort(callerSignal!.reason);
   callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
-  const timer = setTimeout(() => controller.abort(exceeded()), budget);
+  const timer = setTimeout(() => controller.abort(exceeded(ctx.attempt)), budget);
   const release = (): void => {
     clearTimeout(timer);
     callerSignal?.removeEventListener('abort', onCallerAbort);

@@ -61,19 +61,25 @@ export class RetryBudget {
   }
 }
 
-/** One budget per destination service, made on first use and remade when its settings change. */
+/**
+ * One budget per destination service, made on first use. Routes whose policies give the service
+ * different budget settings each get their own, so they never reset each other's counts; a service
+ * keeps at most a few settings (old ones are dropped first).
+ */
 export class RetryBudgets {
-  readonly #byService = new Map<string, RetryBudget>();
+  readonly #byService = new Map<string, Map<string, RetryBudget>>();
 
   for(service: string, settings: BudgetSettings): RetryBudget {
-    const budget = this.#byService.get(service);
-    if (budget && sameSettings(budget.settings, settings)) return budget;
-    const fresh = new RetryBudget(settings);
-    this.#byService.set(service, fresh);
-    return fresh;
+    let budgets = this.#byService.get(service);
+    if (!budgets) this.#byService.set(service, (budgets = new Map()));
+    const key = `${settings.ratio}/${settings.minPerSecond}/${settings.ttl}`;
+    let budget = budgets.get(key);
+    if (!budget) {
+      if (budgets.size >= MAX_SETTINGS_PER_SERVICE) budgets.delete(budgets.keys().next().value!);
+      budgets.set(key, (budget = new RetryBudget(settings)));
+    }
+    return budget;
   }
 }
 
-function sameSettings(a: BudgetSettings, b: BudgetSettings): boolean {
-  return a === b || (a.ratio === b.ratio && a.minPerSecond === b.minPerSecond && a.ttl === b.ttl);
-}
+const MAX_SETTINGS_PER_SERVICE = 8;

@@ -45,7 +45,7 @@ export function retryLayer(deps: RetryDeps): Middleware {
       if (retry === null && hedge === null) return counted(next, req, ctx);
       const budget = deps.budgets.for(ctx.service, (retry ?? DEFAULT_POLICY.retry!).budget);
       budget.deposit();
-      const safe = isIdempotent(req, ctx, retry?.methods ?? []);
+      const safe = isIdempotent(req, ctx, (retry ?? DEFAULT_POLICY.retry!).methods);
       const replayable = canReplay(req.body);
       const attempt = hedge !== null && safe && replayable ? hedgedAttempt(next, deps, budget) : next;
       if (retry === null || retry.attempts <= 1) return counted(attempt, req, ctx);
@@ -102,7 +102,33 @@ function isResponse(value: unknown): value is MeshResponse {
   return typeof value === 'object' && value !== null && 'status' in value && 'body' in value && !(value instanceof Error);
 }
 
+/**
+ * The first attempt runs on its own, so a call that succeeds pays nothing for the retry machinery;
+ * only a failure, or an answer with a retryable status, goes on to the retry loop.
+ */
 async function retryLoop(
+  attempt: Handler,
+  req: MeshRequest,
+  ctx: CallContext,
+  retry: RetryPolicy,
+  budget: RetryBudget,
+  events: MeshEvents,
+  random: () => number,
+): Promise<MeshResponse> {
+  let first: MeshResponse;
+  try {
+    first = await attempt(req, ctx);
+  } catch (err) {
+    return retryAfter(err, undefined, attempt, req, ctx, retry, budget, events, random);
+  }
+  if (!retryStatuses(retry).has(first.status)) return first;
+  return retryAfter(undefined, first, attempt, req, ctx, retry, budget, events, random);
+}
+
+/** The slow path: decides on the first attempt's outcome, then lets p-retry run the rest. */
+async function retryAfter(
+  failure: unknown,
+  answer: MeshResponse | undefined,
   attempt: Handler,
   req: MeshRequest,
   ctx: CallContext,
@@ -113,12 +139,12 @@ async function retryLoop(
 ): Promise<MeshResponse> {
   const statuses = retryStatuses(retry);
 
-  const decide = (attemptNumber: number, retryAfter: number | undefined): Decision => {
+  const decide = (attemptNumber: number, retryAfterHeader: number | undefined): Decision => {
     if (attemptNumber >= retry.attempts) return { retry: false, why: 'attempts' };
     let wait = fullJitterBackoff(attemptNumber, retry.backoff.base, retry.backoff.max, random);
-    if (retryAfter !== undefined && retry.retryAfter.honor) {
-      if (retryAfter > retry.retryAfter.max) return { retry: false, why: 'retry-after' };
-      wait = Math.max(wait, retryAfter);
+    if (retryAfterHeader !== undefined && retry.retryAfter.honor) {
+      if (retryAfterHeader > retry.retryAfter.max) return { retry: false, why: 'retry-after' };
+      wait = Math.max(wait, retryAfterHeader);
     }
     if (Date.now() + wait + MIN_ATTEMPT_MS > ctx.deadline) return { retry: false, why: 'deadline' };
     if (!budget.tryWithdraw()) {
@@ -128,48 +154,65 @@ async function retryLoop(
     return { retry: true, delay: wait };
   };
 
-  const announce = (decision: Decision, attemptNumber: number, reason: unknown): boolean => {
+  /** Reports the decision; true when a retry follows. */
+  const announce = (decision: Decision, attemptNumber: number, outcome: unknown): decision is { retry: true; delay: number } => {
     if (!decision.retry) {
-      giveUp(events, ctx, decision.why, reason);
+      giveUp(events, ctx, decision.why, outcome);
       return false;
     }
     if (events.has('retry')) {
-      const cause = isResponse(reason) ? reason.status : reason;
-      events.emit('retry', { service: ctx.service, route: ctx.route, attempt: attemptNumber + 1, delay: decision.delay, reason: cause });
+      const reason = isResponse(outcome) ? outcome.status : outcome;
+      events.emit('retry', { service: ctx.service, route: ctx.route, attempt: attemptNumber + 1, delay: decision.delay, reason });
     }
     return true;
   };
 
+  /** An answer with a retryable status: returned when no retry follows, else discarded and thrown on. */
+  const judgeAnswer = (res: MeshResponse, attemptNumber: number): MeshResponse => {
+    res.attempts = attemptNumber;
+    const header = res.status === 429 || res.status === 503 ? retryAfterMs(res.headers['retry-after']) : undefined;
+    const decision = decide(attemptNumber, header);
+    if (!announce(decision, attemptNumber, res)) return res;
+    res.body.destroy();
+    throw new RetryableStatus(res.status, decision.delay);
+  };
+
+  /** After a failed attempt: waits the backoff and resolves true when another attempt follows. */
+  const shouldRetry = async (error: unknown, attemptNumber: number): Promise<boolean> => {
+    if (ctx.signal?.aborted) return false; // the deadline or the caller ended the call: nothing to decide
+    if (error instanceof RetryableStatus) {
+      await delay(error.delay, ctx.signal);
+      return true;
+    }
+    if (!isRetryableFailure(error, retry, ctx)) return announce({ retry: false, why: 'not-retryable' }, attemptNumber, error);
+    const decision = decide(attemptNumber, undefined);
+    if (!announce(decision, attemptNumber, error)) return false;
+    await delay(decision.delay, ctx.signal);
+    return true;
+  };
+
+  const runAttempt = async (attemptNumber: number): Promise<MeshResponse> => {
+    ctx.attempt = attemptNumber;
+    const res = await attempt(req, ctx);
+    res.attempts = attemptNumber;
+    return statuses.has(res.status) ? judgeAnswer(res, attemptNumber) : res;
+  };
+
   try {
-    return await pRetry(
-      async (attemptNumber) => {
-        ctx.attempt = attemptNumber;
-        const res = await attempt(req, ctx);
-        res.attempts = attemptNumber;
-        if (!statuses.has(res.status)) return res;
-        const retryAfter = res.status === 429 || res.status === 503 ? retryAfterMs(res.headers['retry-after']) : undefined;
-        const decision = decide(attemptNumber, retryAfter);
-        if (!announce(decision, attemptNumber, res) || !decision.retry) return res;
-        res.body.resume();
-        throw new RetryableStatus(res.status, decision.delay);
-      },
-      {
-        retries: retry.attempts - 1,
-        minTimeout: 0, // the backoff is waited for in shouldRetry, with full jitter and Retry-After
-        signal: ctx.signal,
-        shouldRetry: async ({ error, attemptNumber }) => {
-          if (error instanceof RetryableStatus) {
-            await delay(error.delay, ctx.signal);
-            return true;
-          }
-          if (!isRetryableFailure(error, retry, ctx)) return announce({ retry: false, why: 'not-retryable' }, attemptNumber, error);
-          const decision = decide(attemptNumber, undefined);
-          if (!announce(decision, attemptNumber, error) || !decision.retry) return false;
-          await delay(decision.delay, ctx.signal);
-          return true;
-        },
-      },
-    );
+    if (answer) {
+      try {
+        return judgeAnswer(answer, 1);
+      } catch (err) {
+        failure = err;
+      }
+    }
+    if (!(await shouldRetry(failure, 1))) throw failure;
+    return await pRetry((n) => runAttempt(n + 1), {
+      retries: retry.attempts - 2,
+      minTimeout: 0, // the backoff is waited for in shouldRetry, with full jitter and Retry-After
+      signal: ctx.signal,
+      shouldRetry: ({ error, attemptNumber }) => shouldRetry(error, attemptNumber + 1),
+    });
   } catch (err) {
     if (err instanceof MeshError) err.attempts = ctx.attempt;
     // p-retry does not consult shouldRetry after the last allowed attempt, so giving up is reported here.

@@ -10,6 +10,12 @@ const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ERR_STREA
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 /** The transport was closed (undici's ClientClosedError / ClientDestroyedError). */
 const CLOSED_CODES = new Set(['UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
+/** The request itself is malformed (a bad header value, a body whose length lies): a caller's bug. */
+const INVALID_REQUEST_CODES = new Set([
+  'UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+  'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', 'ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN',
+  'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_UNESCAPED_CHARACTERS',
+]);
 /** got's wrappers: the real code sits on their cause. */
 const WRAPPER_CODES = new Set(['ERR_GOT_REQUEST_ERROR', 'ERR_READING_RESPONSE_STREAM', 'ERR_UPLOAD']);
 /** got's TimeoutError (code ETIMEDOUT) names the phase that ran out; these are connection phases. */
@@ -70,6 +76,11 @@ export function transportError(err: unknown, ctx: CallContext, origin: string): 
   const meshError = wrappedMeshError(err);
   if (meshError) return meshError;
   const where = `${ctx.service} at ${origin}`;
+  const code = codeOf(err);
+  if (code !== undefined && INVALID_REQUEST_CODES.has(code)) {
+    // As fetch does: a request that cannot be sent is a TypeError, never retried.
+    return new TypeError(`invalid request to ${where}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
   const base = { service: ctx.service, route: ctx.route };
   return (
     classify(err, where, base) ??
@@ -87,4 +98,9 @@ export function transportError(err: unknown, ctx: CallContext, origin: string): 
  */
 export function bodyError(err: unknown): unknown {
   return wrappedMeshError(err) ?? classify(err, 'the response body', {}) ?? err;
+}
+
+/** A body stream that closed before its end without saying why. */
+export function bodyClosedEarly(): MeshError {
+  return new MeshError(ErrorCode.Body, 'the response body was closed before its end');
 }

@@ -12,7 +12,7 @@ import type { HeaderRecord, RequestBody, StreamBody } from '../pipeline/types.ts
  * half-read or empty body.
  */
 
-function bodyError(message: string): MeshError {
+function bodyRejected(message: string): MeshError {
   return new MeshError(ErrorCode.Body, message, { retryable: false });
 }
 
@@ -39,7 +39,7 @@ function oneShot(what: string, open: () => Readable): StreamBody {
     replayable: false,
     length: undefined,
     open() {
-      if (opened) throw bodyError(`the request body (${what}) is a stream that was already sent; it cannot be sent again`);
+      if (opened) throw bodyRejected(`the request body (${what}) is a stream that was already sent; it cannot be sent again`);
       opened = true;
       return open();
     },
@@ -76,7 +76,7 @@ async function* bytesOf(iterable: AsyncIterable<unknown>): AsyncGenerator<Uint8A
     if (chunk instanceof Uint8Array || typeof chunk === 'string') yield chunk;
     else if (chunk instanceof ArrayBuffer) yield new Uint8Array(chunk);
     else if (ArrayBuffer.isView(chunk)) yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    else throw bodyError(`a request body iterable yielded a ${typeName(chunk)}; only bytes and strings can be sent`);
+    else throw bodyRejected(`a request body iterable yielded a ${typeName(chunk)}; only bytes and strings can be sent`);
   }
 }
 
@@ -132,7 +132,7 @@ export function toRequestBody(body: unknown, headers: HeaderRecord): RequestBody
     describe(headers, 'text/plain;charset=UTF-8', Buffer.byteLength(body));
     return body;
   }
-  if (typeof body !== 'object') throw bodyError(`cannot send a request body of type ${typeName(body)}`);
+  if (typeof body !== 'object') throw bodyRejected(`cannot send a request body of type ${typeName(body)}`);
   if (body instanceof Uint8Array) {
     // Buffer included. Sent as it is, not copied: the caller hands the bytes over with the call.
     describe(headers, undefined, body.byteLength);
@@ -160,15 +160,15 @@ export function toRequestBody(body: unknown, headers: HeaderRecord): RequestBody
     return replayable(blob.size, () => webToNode(blob.stream()));
   }
   if (body instanceof Readable) {
-    if (body.destroyed || body.readableEnded) throw bodyError('a request body stream that has ended or been destroyed cannot be sent');
+    if (body.destroyed || body.readableEnded) throw bodyRejected('a request body stream that has ended or been destroyed cannot be sent');
     return oneShot('Readable', () => body);
   }
   if (isWebStream(body)) {
-    if (body.locked) throw bodyError('a locked ReadableStream cannot be sent as a request body');
+    if (body.locked) throw bodyRejected('a locked ReadableStream cannot be sent as a request body');
     return oneShot('ReadableStream', () => webToNode(body));
   }
   if (isAsyncIterable(body)) {
     return oneShot(typeName(body), () => Readable.from(bytesOf(body), { objectMode: false }));
   }
-  throw bodyError(`cannot send a request body of type ${typeName(body)}`);
+  throw bodyRejected(`cannot send a request body of type ${typeName(body)}`);
 }

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { ErrorCode, MeshError } from '../errors.ts';
-import { bodyError } from './errors.ts';
+import { bodyClosedEarly, bodyError } from './errors.ts';
 
 /** Reads a whole body into one Buffer; a body larger than `limit` bytes is destroyed and rejected. */
 export function readBytes(body: Readable, limit = Infinity): Promise<Buffer> {
@@ -18,6 +18,8 @@ export function readBytes(body: Readable, limit = Infinity): Promise<Buffer> {
     body.on('data', onData);
     body.once('error', (err) => reject(bodyError(err)));
     body.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length)));
+    // Destroyed with no error (an abort whose reason is null): the read must still end.
+    body.once('close', () => reject(bodyClosedEarly()));
   });
 }
 
