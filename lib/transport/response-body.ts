@@ -16,10 +16,18 @@ export function readBytes(body: Readable, limit = Infinity): Promise<Buffer> {
       chunks.push(chunk);
     };
     body.on('data', onData);
-    body.once('error', (err) => reject(bodyError(err)));
-    body.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length)));
-    // Destroyed with no error (an abort whose reason is null): the read must still end.
-    body.once('close', () => reject(bodyClosedEarly()));
+    let settled = false;
+    body.once('error', (err) => {
+      settled = true;
+      reject(bodyError(err));
+    });
+    body.once('end', () => {
+      settled = true;
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length));
+    });
+    // Destroyed with no error (an abort whose reason is null): the read must still end. (An error is
+    // made only then: building one on every call would cost more than the rest of the read.)
+    body.once('close', () => settled || reject(bodyClosedEarly()));
   });
 }
 
