@@ -23,6 +23,17 @@ const MIN_ATTEMPT_MS = 10;
 
 type Decision = { retry: true; delay: number } | { retry: false; why: GiveUpReason };
 
+/** One call that may be retried, and what retrying it needs. */
+interface RetryCall {
+  readonly attempt: Handler;
+  readonly req: MeshRequest;
+  readonly ctx: CallContext;
+  readonly retry: RetryPolicy;
+  readonly budget: RetryBudget;
+  readonly events: MeshEvents;
+  readonly random: () => number;
+}
+
 /** Thrown inside the p-retry loop to retry a response whose status is retryable; never escapes it. */
 class RetryableStatus extends Error {
   readonly delay: number;
@@ -50,7 +61,7 @@ export function retryLayer(deps: RetryDeps): Middleware {
       const attempt = hedge !== null && safe && replayable ? hedgedAttempt(next, deps, budget) : next;
       if (retry === null || retry.attempts <= 1) return counted(attempt, req, ctx);
       if (!safe || !replayable) return singleAttempt(attempt, req, ctx, retry, deps.events, safe ? 'body-not-replayable' : 'not-idempotent');
-      return retryLoop(attempt, req, ctx, retry, budget, deps.events, random);
+      return retryLoop({ attempt, req, ctx, retry, budget, events: deps.events, random });
     };
   };
 }
@@ -106,37 +117,20 @@ function isResponse(value: unknown): value is MeshResponse {
  * The first attempt runs on its own, so a call that succeeds pays nothing for the retry machinery;
  * only a failure, or an answer with a retryable status, goes on to the retry loop.
  */
-async function retryLoop(
-  attempt: Handler,
-  req: MeshRequest,
-  ctx: CallContext,
-  retry: RetryPolicy,
-  budget: RetryBudget,
-  events: MeshEvents,
-  random: () => number,
-): Promise<MeshResponse> {
+async function retryLoop(call: RetryCall): Promise<MeshResponse> {
   let first: MeshResponse;
   try {
-    first = await attempt(req, ctx);
+    first = await call.attempt(call.req, call.ctx);
   } catch (err) {
-    return retryAfter(err, undefined, attempt, req, ctx, retry, budget, events, random);
+    return retryAfter(call, err, undefined);
   }
-  if (!retryStatuses(retry).has(first.status)) return first;
-  return retryAfter(undefined, first, attempt, req, ctx, retry, budget, events, random);
+  if (!retryStatuses(call.retry).has(first.status)) return first;
+  return retryAfter(call, undefined, first);
 }
 
-/** The slow path: decides on the first attempt's outcome, then lets p-retry run the rest. */
-async function retryAfter(
-  failure: unknown,
-  answer: MeshResponse | undefined,
-  attempt: Handler,
-  req: MeshRequest,
-  ctx: CallContext,
-  retry: RetryPolicy,
-  budget: RetryBudget,
-  events: MeshEvents,
-  random: () => number,
-): Promise<MeshResponse> {
+/** The slow path: decides on the first attempt's outcome (`failure` or `answer`), then lets p-retry run the rest. */
+async function retryAfter(call: RetryCall, failure: unknown, answer: MeshResponse | undefined): Promise<MeshResponse> {
+  const { attempt, req, ctx, retry, budget, events, random } = call;
   const statuses = retryStatuses(retry);
 
   const decide = (attemptNumber: number, retryAfterHeader: number | undefined): Decision => {
