@@ -31,3 +31,18 @@ describe('README', () => {
     );
   });
 });
+
+describe('examples/deadline-propagation.ts', () => {
+  it('shows a downstream call ending with its caller across two real hops (needs `npm run build`)', async () => {
+    const { stdout } = await run(process.execPath, ['examples/deadline-propagation.ts'], { cwd: root, timeout: 20_000 });
+    // Both deadlines end within a millisecond of each other, so the lines may come in either order.
+    expect(stdout.trim().split('\n').sort()).to.deep.equal(
+      [
+        'inventory: asked to answer within 200 ms or less',
+        'edge: MESHFETCH_TIMEOUT',
+        'orders: inventory call ended with MESHFETCH_TIMEOUT',
+        'inventory: the caller hung up',
+      ].sort(),
+    );
+  });
+});
