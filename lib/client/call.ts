@@ -24,7 +24,8 @@ export interface CallOptions {
 
 export interface OutgoingCall {
   readonly service: string;
-  readonly route: string | undefined;
+  /** The route name given by the caller; startCall replaces it with the one the policy matched. */
+  route: string | undefined;
   readonly method: string;
   /** Set when the caller named an absolute URL; otherwise the endpoint layer picks one. */
   readonly origin: string;
@@ -54,6 +55,7 @@ export function startCall(core: MeshCore, call: OutgoingCall, options: CallOptio
   const policy = core.store.current;
   if (policy === undefined) return waitForPolicy(core, call.service).then(() => startCall(core, call, options));
   const resolved = resolveCall(policy, call.service, call.route, call.method, call.path);
+  call.route = resolved.route;
   const incoming = currentIncomingCall();
   let deadline = options.timeout === undefined ? Infinity : Date.now() + options.timeout;
   let signal = options.signal;

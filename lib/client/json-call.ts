@@ -2,7 +2,7 @@ import { HttpStatusError } from '../errors.ts';
 import type { HeaderRecord, RequestBody } from '../pipeline/types.ts';
 import { toRequestBody } from '../transport/request-body.ts';
 import { readErrorBody, readJson } from '../transport/response-body.ts';
-import type { CallOptions, MeshCore } from './call.ts';
+import type { CallOptions, MeshCore, OutgoingCall } from './call.ts';
 import { startCall } from './call.ts';
 import { toHeaderRecord } from './headers.ts';
 import { withQuery } from './query.ts';
@@ -41,16 +41,18 @@ export async function jsonCall(
   const headers = toHeaderRecord(options.headers);
   headers.accept ??= 'application/json';
   const body = requestBody(options, headers);
-  const res = await startCall(
-    core,
-    { service, route, method, origin: '', path: withQuery(path, options.query), headers, body },
-    options,
-  );
+  const call: OutgoingCall = { service, route, method, origin: '', path: withQuery(path, options.query), headers, body };
+  const res = await startCall(core, call, options);
   if (res.status >= 200 && res.status < 300) {
     if (method !== 'HEAD' && res.status !== 204) return readJson(res.body);
     res.body.resume();
     return undefined;
   }
   const errorBody = await readErrorBody(res.body, res.headers['content-type']);
-  throw new HttpStatusError(res.status, errorBody, res.headers, { service, route, attempts: res.attempts ?? 1, gaveUp: res.gaveUp });
+  throw new HttpStatusError(res.status, errorBody, res.headers, {
+    service,
+    route: call.route,
+    attempts: res.attempts ?? 1,
+    gaveUp: res.gaveUp,
+  });
 }

@@ -453,6 +453,16 @@ describe('client', () => {
       expect(decoded).to.have.length(0);
     });
 
+    it('names the policy route a JSON helper call matched on its HttpStatusError', async () => {
+      const upstream = await server((_req, res) => sendJson(res, 409, { error: 'duplicate' }));
+      const created = mesh({
+        payments: { endpoints: [upstream.origin], routes: [{ name: 'create-charge', match: { method: 'POST', path: '/charges' } }] },
+      });
+      const err = (await rejection(created.client('payments').post('/charges', { json: {} }))) as HttpStatusError;
+      expect(err.route).to.equal('create-charge');
+      expect(err.message).to.equal('HTTP 409 from payments (create-charge)');
+    });
+
     it('fills a param whose name has "-" or "." the way its type names it', async () => {
       const upstream = await server();
       const Files = defineService({ routes: { file: { method: 'GET', path: '/files/:file-id/v/:v.2', response: shape<Echo>() } } });
