@@ -5,8 +5,9 @@ import { Readable } from 'node:stream';
 import defaultGot from 'got';
 import type { Agents, Delays, Got, HttpsOptions, Request as GotRequest, Response as GotResponse, StreamOptions } from 'got';
 import { ErrorCode, MeshError } from '../errors.ts';
-import type { CallContext, HeaderRecord, MeshRequest, MeshResponse, RequestBody } from '../pipeline/types.ts';
+import type { CallContext, MeshRequest, MeshResponse } from '../pipeline/types.ts';
 import { transportError } from './errors.ts';
+import { openBody } from './request-body.ts';
 import type { Transport, TransportFactory, TransportSettings } from './types.ts';
 
 export interface GotTransportOptions {
@@ -29,20 +30,6 @@ export interface GotTransportOptions {
 /** A policy duration as a got delay: 0 and non-finite mean "no timeout", as they do for undici. */
 function delay(ms: number | undefined): number | undefined {
   return ms !== undefined && ms > 0 && Number.isFinite(ms) ? ms : undefined;
-}
-
-function hasHeader(headers: HeaderRecord, name: string): boolean {
-  for (const key in headers) if (key.toLowerCase() === name) return true;
-  return false;
-}
-
-function bodyForGot(body: RequestBody | null, headers: HeaderRecord): StreamOptions['body'] {
-  if (body === null) return undefined;
-  if (typeof body === 'string' || body instanceof Uint8Array) return body;
-  if (body.length !== undefined && !hasHeader(headers, 'content-length') && !hasHeader(headers, 'transfer-encoding')) {
-    headers['content-length'] = String(body.length);
-  }
-  return body.open(); // a one-shot body opened twice throws MESHFETCH_BODY here, before anything is sent
 }
 
 /**
@@ -132,12 +119,12 @@ class GotTransport implements Transport {
     // An abort that already happened must not consume a one-shot body.
     if (ctx.signal?.aborted) throw ctx.signal.reason;
     let stream: GotRequest;
-    const headers: HeaderRecord = { ...req.headers };
     try {
-      const body = bodyForGot(req.body, headers);
+      // A one-shot body opened twice throws MESHFETCH_BODY here, before anything is sent.
+      const body = openBody(req.body) ?? undefined;
       stream = this.#got.stream(req.origin + req.path, {
         method: req.method as NonNullable<StreamOptions['method']>,
-        headers,
+        headers: req.headers,
         body,
         allowGetBody: body !== undefined,
         signal: ctx.signal,

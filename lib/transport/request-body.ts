@@ -172,3 +172,8 @@ export function toRequestBody(body: unknown, headers: HeaderRecord): RequestBody
   }
   throw bodyRejected(`cannot send a request body of type ${typeName(body)}`);
 }
+
+/** What a transport sends: strings and bytes as they are, a StreamBody opened (once, for a one-shot). */
+export function openBody(body: RequestBody | null): string | Uint8Array | Readable | null {
+  return body === null || typeof body === 'string' || body instanceof Uint8Array ? body : body.open();
+}

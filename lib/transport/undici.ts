@@ -1,8 +1,9 @@
 import './platform-fetch-first.ts';
 import { Agent, Pool } from 'undici';
 import type { Dispatcher } from 'undici';
-import type { CallContext, MeshRequest, MeshResponse, RequestBody } from '../pipeline/types.ts';
+import type { CallContext, MeshRequest, MeshResponse } from '../pipeline/types.ts';
 import { transportError } from './errors.ts';
+import { openBody } from './request-body.ts';
 import { UndiciAttempt } from './undici-attempt.ts';
 import type { Transport, TransportFactory, TransportSettings } from './types.ts';
 
@@ -11,11 +12,6 @@ export interface UndiciTransportOptions {
   connections?: number;
   /** How long an idle keep-alive socket is kept (default 4s, as undici). */
   keepAliveTimeout?: number;
-}
-
-function bodyForUndici(body: RequestBody | null): Dispatcher.DispatchOptions['body'] {
-  if (body === null || typeof body === 'string' || body instanceof Uint8Array) return body;
-  return body.open();
 }
 
 /**
@@ -48,7 +44,7 @@ class UndiciTransport implements Transport {
           path: req.path,
           method: req.method as Dispatcher.HttpMethod,
           headers: req.headers,
-          body: bodyForUndici(req.body),
+          body: openBody(req.body),
           bodyTimeout: ctx.policy.bodyTimeout,
         };
         this.#agent.dispatch(options, new UndiciAttempt(ctx.signal, ctx.policy.perTryTimeout, resolve, reject));
