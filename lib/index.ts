@@ -11,8 +11,8 @@ export type { Decoder, HttpMethod, PathParamNames, RouteArgs, RouteSpec, RouteRe
 export { ErrorCode, HttpStatusError, MeshError, isMeshError } from './errors.ts';
 export type { MeshErrorOptions } from './errors.ts';
 export { compose } from './pipeline/compose.ts';
-export { DEFAULT_STACK } from './pipeline/stack.ts';
-export type { Layer, LayerDeps, MiddlewareSpec } from './pipeline/stack.ts';
+export { DEFAULT_STACK } from './stack.ts';
+export type { Layer, LayerDeps, MiddlewareSpec } from './pipeline/layers.ts';
 export type { CallContext, Handler, HeaderRecord, MeshRequest, MeshResponse, Middleware, RequestBody, StreamBody } from './pipeline/types.ts';
 export { compilePolicy } from './policy/compile.ts';
 export { parseDuration } from './policy/duration.ts';

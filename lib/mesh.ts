@@ -10,17 +10,16 @@ import type { MeshEventListener, MeshEventName } from './events.ts';
 import { createLogger } from './log.ts';
 import type { Logger } from './log.ts';
 import { compose } from './pipeline/compose.ts';
-import { buildStack, DEFAULT_STACK } from './pipeline/stack.ts';
-import type { Layer, MiddlewareSpec } from './pipeline/stack.ts';
+import { buildStack } from './pipeline/layers.ts';
+import { DEFAULT_STACK } from './stack.ts';
+import type { Layer, MiddlewareSpec } from './pipeline/layers.ts';
 import { BUILT_IN_POLICY, compilePolicy } from './policy/compile.ts';
 import type { CompiledPolicy } from './policy/compile.ts';
 import { loadPolicyFile } from './policy/load.ts';
 import { PolicyStore } from './policy/store.ts';
 import type { CallPolicy, PolicyDocument } from './policy/types.ts';
-import { LatencyTracker } from './resilience/latency.ts';
 import { StatsCollector } from './telemetry/stats.ts';
 import type { MeshStatsSnapshot } from './telemetry/stats.ts';
-import { RetryBudgets } from './resilience/retry-budget.ts';
 import type { Transport, TransportFactory } from './transport/types.ts';
 import { undiciTransport } from './transport/undici.ts';
 
@@ -60,6 +59,7 @@ export class Mesh {
   readonly #clients = new Map<string, ServiceClient>();
   readonly #events = new MeshEvents();
   readonly #stats = new StatsCollector(this.#events);
+  readonly #shutdown = new AbortController();
 
   constructor(options: MeshOptions = {}) {
     this.settings = resolveSettings(options, options.env ?? process.env);
@@ -69,7 +69,7 @@ export class Mesh {
       tls: this.settings.tls,
       connectTimeoutFor: (origin) => this.#policyForOrigin(origin).connectTimeout,
     });
-    const deps = { events: this.#events, budgets: new RetryBudgets(), latency: new LatencyTracker(), random: options.random };
+    const deps = { events: this.#events, random: options.random ?? Math.random, shutdown: this.#shutdown.signal };
     const stack = buildStack(options.layers ?? DEFAULT_STACK, deps, options.middleware);
     const handler = compose(
       stack.map((entry) => entry.middleware),
@@ -164,6 +164,7 @@ export class Mesh {
   async close(): Promise<void> {
     if (this.#core.closed) return;
     this.#core.closed = true;
+    this.#shutdown.abort();
     await this.#transport.close();
   }
 }

@@ -1,22 +1,18 @@
 import pRetry from 'p-retry';
 import { MeshError } from '../errors.ts';
 import type { GiveUpReason, MeshEvents } from '../events.ts';
+import type { LayerDeps } from '../pipeline/layers.ts';
 import type { CallContext, Handler, Middleware, MeshRequest, MeshResponse } from '../pipeline/types.ts';
 import { DEFAULT_POLICY } from '../policy/defaults.ts';
 import type { RetryPolicy } from '../policy/types.ts';
 import { fullJitterBackoff } from './backoff.ts';
 import { hedgedAttempt } from './hedge.ts';
-import type { LatencyTracker } from './latency.ts';
+import { LatencyTracker } from './latency.ts';
 import { retryAfterMs } from './retry-after.ts';
-import type { RetryBudget, RetryBudgets } from './retry-budget.ts';
+import { RetryBudgets } from './retry-budget.ts';
+import type { RetryBudget } from './retry-budget.ts';
 import { canReplay, delay, isIdempotent, isRetryableFailure, retryStatuses } from './retry-rules.ts';
 
-export interface RetryDeps {
-  readonly events: MeshEvents;
-  readonly budgets: RetryBudgets;
-  readonly latency: LatencyTracker;
-  readonly random?: () => number;
-}
 
 /** A retry shorter than this before the deadline is not worth starting. */
 const MIN_ATTEMPT_MS = 10;
@@ -48,20 +44,22 @@ class RetryableStatus extends Error {
  * the destination's retry budget, only for requests that are safe to send again; hedges idempotent
  * routes that opt in. The caller gets the last answer, or the last real failure with its attempt count.
  */
-export function retryLayer(deps: RetryDeps): Middleware {
-  const random = deps.random ?? Math.random;
+export function retryLayer(deps: LayerDeps): Middleware {
+  const { random, events } = deps;
+  const budgets = new RetryBudgets();
+  const hedgeDeps = { events, latency: new LatencyTracker() };
   return (next) => {
     return async (req, ctx) => {
       const { retry, hedge } = ctx.policy;
       if (retry === null && hedge === null) return counted(next, req, ctx);
-      const budget = deps.budgets.for(ctx.service, (retry ?? DEFAULT_POLICY.retry!).budget);
+      const budget = budgets.for(ctx.service, (retry ?? DEFAULT_POLICY.retry!).budget);
       budget.deposit();
       const safe = isIdempotent(req, ctx, (retry ?? DEFAULT_POLICY.retry!).methods);
       const replayable = canReplay(req.body);
-      const attempt = hedge !== null && safe && replayable ? hedgedAttempt(next, deps, budget) : next;
+      const attempt = hedge !== null && safe && replayable ? hedgedAttempt(next, hedgeDeps, budget) : next;
       if (retry === null || retry.attempts <= 1) return counted(attempt, req, ctx);
-      if (!safe || !replayable) return singleAttempt(attempt, req, ctx, retry, deps.events, safe ? 'body-not-replayable' : 'not-idempotent');
-      return retryLoop({ attempt, req, ctx, retry, budget, events: deps.events, random });
+      if (!safe || !replayable) return singleAttempt(attempt, req, ctx, retry, events, safe ? 'body-not-replayable' : 'not-idempotent');
+      return retryLoop({ attempt, req, ctx, retry, budget, events, random });
     };
   };
 }

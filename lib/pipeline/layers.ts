@@ -1,56 +1,25 @@
 import { configError } from '../errors.ts';
 import type { MeshEvents } from '../events.ts';
-import { deadlineLayer } from '../resilience/deadline.ts';
-import type { LatencyTracker } from '../resilience/latency.ts';
-import { propagationLayer } from '../resilience/propagation.ts';
-import { retryLayer } from '../resilience/retry.ts';
-import type { RetryBudgets } from '../resilience/retry-budget.ts';
-import { endpointLayer } from '../routing/endpoint.ts';
 import type { Middleware } from './types.ts';
 
-/** What one mesh shares with its layers: events, and state kept per destination. */
+/**
+ * What one mesh shares with every layer, and nothing more: per-destination state (budgets, breakers,
+ * balancers) belongs to the layer that uses it, created by the layer's own factory.
+ */
 export interface LayerDeps {
   readonly events: MeshEvents;
-  readonly budgets: RetryBudgets;
-  readonly latency: LatencyTracker;
   /** Jitter source; tests pass a fixed one. */
-  readonly random?: () => number;
+  readonly random: () => number;
+  /** Aborted by mesh.close(): a layer releases its per-destination state (and any shared timer) then. */
+  readonly shutdown: AbortSignal;
 }
 
-/** A built-in layer of the default stack. `why` is the reason for its position. */
+/** A built-in layer of a stack. `why` is the reason for its position. */
 export interface Layer {
   readonly name: string;
   readonly why: string;
   readonly create: (deps: LayerDeps) => Middleware;
 }
-
-/**
- * The default stack, outermost first; docs/architecture.md mirrors it. Planned layers slot in at the
- * positions the brief gives: telemetry outermost; retry, hedge, circuit-breaker, concurrency and
- * rate-limit between deadline and endpoint.
- */
-export const DEFAULT_STACK: readonly Layer[] = [
-  {
-    name: 'deadline',
-    why: 'outermost: one deadline and one abort signal bound every attempt, backoff and the body',
-    create: () => deadlineLayer,
-  },
-  {
-    name: 'retry',
-    why: 'inside the deadline, so backoff and every attempt (and hedge) fit in it; pays from the retry budget',
-    create: retryLayer,
-  },
-  {
-    name: 'endpoint',
-    why: 'per attempt, so that a retry can land on another endpoint of the service',
-    create: endpointLayer,
-  },
-  {
-    name: 'propagation',
-    why: 'innermost: stamps the attempt number and the time left, as they are when the attempt is sent',
-    create: () => propagationLayer,
-  },
-];
 
 /** A user middleware and where it goes: before or after a named layer; innermost when neither. */
 export interface MiddlewareSpec {
