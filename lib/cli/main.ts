@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+import { createRequire } from 'node:module';
+import { createProgram, runProgram } from './program.ts';
+import type { CommandModule } from './program.ts';
+
+/** Every command of the CLI; each lives in its own module under lib/cli/. */
+const COMMANDS: readonly CommandModule[] = [];
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+process.exitCode = await runProgram(createProgram(COMMANDS, version), process.argv.slice(2));
