@@ -8,7 +8,18 @@ export interface MeshEventMap {
   budgetExhausted: { service: string; route: string | undefined; attempt: number };
   /** A hedged attempt was sent because the first had not answered within `delay` ms. */
   hedge: { service: string; route: string | undefined; attempt: number; delay: number };
+  /** A destination's circuit breaker changed state. */
+  circuit: { service: string; route: string | undefined; state: CircuitState; previous: CircuitState };
+  /** A call was refused by a concurrency or rate limit before it reached the network. */
+  limited: { service: string; route: string | undefined; limit: 'concurrency' | 'rate' };
+  /** An endpoint was ejected from load balancing for `duration` ms, or readmitted (duration 0). */
+  ejection: { service: string; endpoint: string; ejected: boolean; duration: number };
+  /** This mesh's certificate material: loaded, rotated, refused, or near or past its expiry. */
+  certificate: { state: CertificateState; notAfter: number | undefined; subject: string | undefined; reason: string | undefined };
 }
+
+export type CircuitState = 'closed' | 'open' | 'half-open';
+export type CertificateState = 'loaded' | 'rotated' | 'refused' | 'expiring' | 'expired';
 
 export type GiveUpReason =
   | 'not-retryable'

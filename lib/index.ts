@@ -22,7 +22,7 @@ export { undiciTransport } from './transport/undici.ts';
 export type { UndiciTransportOptions } from './transport/undici.ts';
 export type { TlsMaterial, Transport, TransportFactory, TransportSettings } from './transport/types.ts';
 export type { LogLevel } from './log.ts';
-export type { GiveUpReason, MeshEventListener, MeshEventMap, MeshEventName } from './events.ts';
+export type { CertificateState, CircuitState, GiveUpReason, MeshEventListener, MeshEventMap, MeshEventName } from './events.ts';
 export {
   ATTEMPT_HEADER,
   DEADLINE_HEADER,
