@@ -13,6 +13,7 @@ export const ErrorCode = {
   ConcurrencyLimit: 'MESHFETCH_CONCURRENCY_LIMIT',
   Config: 'MESHFETCH_CONFIG',
   Body: 'MESHFETCH_BODY',
+  BodyTooLarge: 'MESHFETCH_BODY_TOO_LARGE',
   Closed: 'MESHFETCH_CLOSED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

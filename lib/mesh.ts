@@ -2,9 +2,12 @@ import { resolveSettings } from './config/options.ts';
 import type { EnvironmentOptions, MeshSettings } from './config/options.ts';
 import type { ServiceContract, TypedRoutes } from './client/contract.ts';
 import type { MeshCore } from './client/call.ts';
+import { callerTimeout } from './client/call.ts';
+import { fetchTarget } from './client/fetch-target.ts';
 import { ServiceClient } from './client/service-client.ts';
 import { typedClient } from './client/typed-client.ts';
 import type { MeshRequestInit } from './client/service-client.ts';
+import { configError, ErrorCode, MeshError } from './errors.ts';
 import { MeshEvents } from './events.ts';
 import type { MeshEventListener, MeshEventName } from './events.ts';
 import { createLogger } from './log.ts';
@@ -15,6 +18,7 @@ import { DEFAULT_STACK } from './stack.ts';
 import type { Layer, MiddlewareSpec } from './pipeline/layers.ts';
 import { BUILT_IN_POLICY, compilePolicy } from './policy/compile.ts';
 import type { CompiledPolicy } from './policy/compile.ts';
+import { MAX_TIMER_MS } from './policy/duration.ts';
 import { loadPolicyFile } from './policy/load.ts';
 import { PolicyStore } from './policy/store.ts';
 import type { CallPolicy, PolicyDocument } from './policy/types.ts';
@@ -50,19 +54,52 @@ function requestInit(request: Request): RequestInit {
 /** The platform fetch, captured so that passing through still works after a user swaps globalThis.fetch. */
 const platformFetch = globalThis.fetch;
 
+/**
+ * A URL that is no service's goes to the platform fetch, with the mesh's own init keys taken out and
+ * `timeout` honoured as on a mesh call: the whole fetch, body included, rejects with MESHFETCH_TIMEOUT.
+ */
+function passThrough(input: string | URL | Request, init: MeshRequestInit | undefined): Promise<Response> {
+  if (init === undefined) return platformFetch(input);
+  const { timeout, route: _route, ...fetchInit } = init;
+  const ms = callerTimeout(timeout);
+  if (ms > MAX_TIMER_MS) return platformFetch(input, fetchInit);
+  const controller = new AbortController();
+  const where = input instanceof Request ? input.url : String(input);
+  const timer = setTimeout(
+    () => controller.abort(new MeshError(ErrorCode.Timeout, `fetch ${new URL(where).origin} exceeded its ${ms}ms timeout`)),
+    ms,
+  );
+  // The body may be read long after fetch() resolves, so the timer stays armed; unref'd, it never holds the process.
+  timer.unref();
+  const callerSignal = fetchInit.signal ?? (input instanceof Request ? input.signal : undefined);
+  const signal = callerSignal ? AbortSignal.any([callerSignal, controller.signal]) : controller.signal;
+  return platformFetch(input, { ...fetchInit, signal }).catch((err: unknown) => {
+    clearTimeout(timer);
+    throw err;
+  });
+}
+
+function checkReadyTimeout(value: unknown): number {
+  if (value === undefined) return 5_000;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_TIMER_MS) {
+    throw configError(`createMesh option readyTimeout: expected whole milliseconds from 0 to ${MAX_TIMER_MS}, got ${String(value)}`);
+  }
+  return value;
+}
+
 export class Mesh {
   readonly settings: MeshSettings;
   readonly logger: Logger;
   readonly #store: PolicyStore;
   readonly #transport: Transport;
   readonly #core: MeshCore;
-  readonly #clients = new Map<string, ServiceClient>();
   readonly #events = new MeshEvents();
   readonly #stats = new StatsCollector(this.#events);
   readonly #shutdown = new AbortController();
 
   constructor(options: MeshOptions = {}) {
     this.settings = resolveSettings(options, options.env ?? process.env);
+    const readyTimeout = checkReadyTimeout(options.readyTimeout);
     this.logger = createLogger(this.settings.logLevel);
     this.#store = new PolicyStore(this.#initialPolicy(options));
     this.#transport = (options.transport ?? undiciTransport())({
@@ -75,7 +112,7 @@ export class Mesh {
       stack.map((entry) => entry.middleware),
       (req, ctx) => this.#transport.request(req, ctx),
     );
-    this.#core = { store: this.#store, handler, readyTimeout: options.readyTimeout ?? 5_000, closed: false };
+    this.#core = { store: this.#store, handler, readyTimeout, closed: false };
     if (this.settings.controlPlane) {
       this.logger.warn('the control plane client is not built yet; MESHFETCH_CONTROL_PLANE is validated but not used', {
         controlPlane: this.settings.controlPlane.origin,
@@ -130,34 +167,35 @@ export class Mesh {
     this.logger.info('policy installed', { source, revision: policy.revision, services: policy.services.size });
   }
 
-  /** A client for `service`; with a contract from defineService(), one typed method per route. */
+  /**
+   * A client for `service`; with a contract from defineService(), one typed method per route. A
+   * client holds no state of its own (the mesh's layers do, per service in policy), so making one is
+   * cheap and the mesh keeps none: keep it, or ask again.
+   */
   client(service: string): ServiceClient;
   client<C extends ServiceContract>(service: string, contract: C): ServiceClient & TypedRoutes<C>;
   client(service: string, contract?: ServiceContract): ServiceClient {
-    if (contract === undefined) {
-      let client = this.#clients.get(service);
-      if (!client) this.#clients.set(service, (client = new ServiceClient(this.#core, service)));
-      return client;
-    }
-    return typedClient(this.#core, service, contract);
+    return contract === undefined ? new ServiceClient(this.#core, service) : typedClient(this.#core, service, contract);
   }
 
   /**
    * A drop-in for the global fetch. A URL whose host is a service named in policy
    * (http://payments/charges/1), or whose origin is one of its endpoints, goes through the mesh;
-   * any other URL is passed to the platform fetch untouched.
+   * any other URL goes to the platform fetch (with `timeout` honoured). The rules are in fetchTarget().
    */
   async fetch(input: string | URL | Request, init?: MeshRequestInit): Promise<Response> {
     const url = new URL(input instanceof Request ? input.url : String(input));
-    const policy = this.#store.current;
-    const named = url.port === '' ? policy?.services.get(url.hostname) : undefined;
-    if (named) {
-      const request = input instanceof Request ? requestInit(input) : undefined;
-      return this.client(named.name).fetch(url.pathname + url.search, { ...request, ...init });
+    const target = fetchTarget(this.#store.current, url);
+    switch (target.kind) {
+      case 'service': {
+        const request = input instanceof Request ? requestInit(input) : undefined;
+        return this.client(target.service.name).fetch(target.path, { ...request, ...init });
+      }
+      case 'origin':
+        return this.client(target.service.name).fetch(input, init);
+      case 'pass-through':
+        return passThrough(input, init);
     }
-    const owner = policy?.byOrigin.get(url.origin);
-    if (owner) return this.client(owner.name).fetch(input, init);
-    return platformFetch(input, init);
   }
 
   /** Closes every connection. After this the process can exit by itself. */

@@ -1,6 +1,7 @@
 import { ErrorCode, MeshError } from '../errors.ts';
 import type { CallContext, Handler, HeaderRecord, MeshResponse, RequestBody } from '../pipeline/types.ts';
 import type { Endpoint } from '../policy/compile.ts';
+import type { CallPolicy } from '../policy/types.ts';
 import { resolveCall } from '../policy/resolve.ts';
 import type { PolicyStore } from '../policy/store.ts';
 import { currentIncomingCall } from '../resilience/deadline-context.ts';
@@ -32,9 +33,23 @@ export interface OutgoingCall {
   readonly path: string;
   readonly headers: HeaderRecord;
   readonly body: RequestBody | null;
+  /** The policy the call runs under; set by startCall. */
+  policy?: CallPolicy;
 }
 
 const NO_ENDPOINTS: readonly Endpoint[] = [];
+
+/**
+ * A caller's `timeout` option, checked: milliseconds, a number ≥ 0 (Infinity: none). A longer one
+ * than a timer can hold is bounded by the policy's `timeout`, or, where no policy applies, means none.
+ */
+export function callerTimeout(timeout: unknown): number {
+  if (timeout === undefined) return Infinity;
+  if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
+    throw new TypeError(`timeout: expected milliseconds (a number of at least 0), got ${typeof timeout === 'number' ? timeout : typeof timeout}`);
+  }
+  return timeout;
+}
 
 function waitForPolicy(core: MeshCore, service: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -56,8 +71,9 @@ export function startCall(core: MeshCore, call: OutgoingCall, options: CallOptio
   if (policy === undefined) return waitForPolicy(core, call.service).then(() => startCall(core, call, options));
   const resolved = resolveCall(policy, call.service, call.route, call.method, call.path);
   call.route = resolved.route;
+  call.policy = resolved.policy;
   const incoming = currentIncomingCall();
-  let deadline = options.timeout === undefined ? Infinity : Date.now() + options.timeout;
+  let deadline = Date.now() + callerTimeout(options.timeout);
   let signal = options.signal;
   if (incoming) {
     deadline = Math.min(deadline, incoming.deadline);

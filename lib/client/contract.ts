@@ -60,14 +60,19 @@ export type RouteMethod<S extends RouteSpec> = NeedsArgs<S> extends true
 export type TypedRoutes<C extends ServiceContract> = { readonly [K in keyof C['routes']]: RouteMethod<C['routes'][K]> };
 
 const METHODS = new Set<string>(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
-/** Route names that would hide a ServiceClient member. */
-const RESERVED = new Set(['fetch', 'get', 'post', 'put', 'patch', 'delete', 'service', 'constructor']);
+/**
+ * Route names that would hide a ServiceClient member, or make the client a thenable (`then`: an async
+ * function returning the client would call it), or shadow an Object.prototype member.
+ */
+const RESERVED = new Set(['fetch', 'get', 'post', 'put', 'patch', 'delete', 'service', 'then']);
 
 /** Declares a service's routes once; `mesh.client(name, contract)` turns each into a typed method. */
 export function defineService<const R extends Record<string, RouteSpec>>(contract: { routes: R }): ServiceContract<R> {
   for (const [name, spec] of Object.entries(contract.routes ?? {})) {
     const where = `defineService routes.${name}`;
-    if (RESERVED.has(name)) throw configError(`${where}: "${name}" is a client method name; choose another route name`);
+    if (RESERVED.has(name) || name in Object.prototype) {
+      throw configError(`${where}: "${name}" is reserved (a client method, "then", or an Object.prototype member); choose another route name`);
+    }
     if (!METHODS.has(spec?.method)) throw configError(`${where}.method: expected one of ${[...METHODS].join(', ')}, got ${JSON.stringify(spec?.method)}`);
     if (typeof spec.path !== 'string' || !spec.path.startsWith('/')) {
       throw configError(`${where}.path: expected a path starting with "/", got ${JSON.stringify(spec.path)}`);
@@ -84,9 +89,14 @@ export function compilePath(route: string, path: string): (params: Record<string
   return (params) => {
     let out = parts[0]!;
     for (let i = 1; i < parts.length; i += 2) {
-      const value = params?.[parts[i]!];
-      if (value === undefined || value === '') throw new TypeError(`route ${route}: path parameter "${parts[i]}" is missing`);
-      out += encodeURIComponent(String(value)) + parts[i + 1]!;
+      const name = parts[i]!;
+      const value = params !== undefined && Object.hasOwn(params, name) ? params[name] : undefined;
+      if (value === undefined || value === '') throw new TypeError(`route ${route}: path parameter "${name}" is missing`);
+      const text = String(value);
+      // "." and ".." are left as they are by encodeURIComponent, and every URL parser (got's WHATWG
+      // URL, the server's router) would resolve them, turning /users/../profile into /profile.
+      if (text === '.' || text === '..') throw new TypeError(`route ${route}: path parameter "${name}" is "${text}", a path traversal segment`);
+      out += encodeURIComponent(text) + parts[i + 1]!;
     }
     return out;
   };

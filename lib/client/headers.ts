@@ -1,8 +1,11 @@
 import type { HeaderRecord } from '../pipeline/types.ts';
 
-/** Any HeadersInit (Headers, pairs, or a record) as a lower-case header record the transports take. */
+/**
+ * Any HeadersInit (Headers, pairs, or a record) as a lower-case header record the transports take.
+ * The record has no prototype, so a header named "constructor" or "__proto__" is a header like any other.
+ */
 export function toHeaderRecord(init: HeadersInit | Record<string, string | string[] | undefined> | undefined): HeaderRecord {
-  const out: HeaderRecord = {};
+  const out: HeaderRecord = Object.create(null);
   if (init === undefined) return out;
   const add = (name: string, value: string | string[]): void => {
     const key = name.toLowerCase();
@@ -14,7 +17,7 @@ export function toHeaderRecord(init: HeadersInit | Record<string, string | strin
   } else if (Array.isArray(init)) {
     for (const [name, value] of init) add(name!, value!);
   } else {
-    for (const name in init) {
+    for (const name of Object.keys(init)) {
       const value = (init as Record<string, string | string[] | undefined>)[name];
       if (value !== undefined) add(name, value);
     }

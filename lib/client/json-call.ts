@@ -1,7 +1,7 @@
 import { HttpStatusError } from '../errors.ts';
 import type { HeaderRecord, RequestBody } from '../pipeline/types.ts';
 import { toRequestBody } from '../transport/request-body.ts';
-import { readErrorBody, readJson } from '../transport/response-body.ts';
+import { bodyTooLarge, readErrorBody, readJson } from '../transport/response-body.ts';
 import type { CallOptions, MeshCore, OutgoingCall } from './call.ts';
 import { startCall } from './call.ts';
 import { toHeaderRecord } from './headers.ts';
@@ -44,7 +44,18 @@ export async function jsonCall(
   const call: OutgoingCall = { service, route, method, origin: '', path: withQuery(path, options.query), headers, body };
   const res = await startCall(core, call, options);
   if (res.status >= 200 && res.status < 300) {
-    if (method !== 'HEAD' && res.status !== 204) return readJson(res.body);
+    if (method !== 'HEAD' && res.status !== 204) {
+      const limit = call.policy!.jsonBodyLimit;
+      // A body that says up front it is too large is refused before any of it is read.
+      if (Number(res.headers['content-length']) > limit) {
+        const err = bodyTooLarge(limit);
+        err.service = service;
+        err.route = call.route;
+        res.body.destroy();
+        throw err;
+      }
+      return readJson(res.body, limit);
+    }
     res.body.resume();
     return undefined;
   }

@@ -5,17 +5,23 @@ import { jsonCall } from './json-call.ts';
 import type { JsonCallOptions } from './json-call.ts';
 import { toRequestBody } from '../transport/request-body.ts';
 import { toWebResponse } from './web-response.ts';
+import { refuseCredentials } from './fetch-target.ts';
+import { withoutFragment } from './query.ts';
 
 /** fetch()'s init, plus a whole-call timeout in milliseconds and an explicit route name. */
 export interface MeshRequestInit extends RequestInit, Omit<CallOptions, 'signal'> {
   route?: string;
 }
 
-/** Where a fetch() input points: a path of this service, or an absolute URL. */
+/** Where a fetch() input points: a path of this service, or an absolute URL. A #fragment is never sent. */
 function target(input: string | URL | Request, service: string): { origin: string; path: string; url: string } {
   const raw = input instanceof Request ? input.url : String(input);
-  if (raw.startsWith('/')) return { origin: '', path: raw, url: `http://${service}${raw}` };
+  if (raw.startsWith('/')) {
+    const path = withoutFragment(raw);
+    return { origin: '', path, url: `http://${service}${path}` };
+  }
   const url = new URL(raw);
+  refuseCredentials(url);
   return { origin: url.origin, path: url.pathname + url.search, url: url.href };
 }
 

@@ -3,6 +3,7 @@ import { configError } from '../errors.ts';
 import type { LogLevel } from '../log.ts';
 import { LOG_LEVELS } from '../log.ts';
 import type { TlsMaterial } from '../transport/types.ts';
+import { TlsFiles, withoutUserinfo } from './secrets.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -32,6 +33,35 @@ export interface MeshSettings {
   readonly cacheDir: string | undefined;
   readonly adminToken: string | undefined;
   readonly logLevel: LogLevel;
+}
+
+/**
+ * The settings in force. The secrets (the admin token; the TLS key, in TlsFiles) are private fields
+ * behind getters: util.inspect(mesh), console.log(mesh.settings) and JSON.stringify print every other
+ * setting and never them.
+ */
+class ResolvedSettings implements MeshSettings {
+  readonly service: string;
+  readonly controlPlane: URL | undefined;
+  readonly policyFile: string | undefined;
+  readonly tls: TlsFiles;
+  readonly cacheDir: string | undefined;
+  readonly logLevel: LogLevel;
+  readonly #adminToken: string | undefined;
+
+  constructor(settings: Omit<MeshSettings, 'tls'> & { tls: TlsFiles }) {
+    this.service = settings.service;
+    this.controlPlane = settings.controlPlane;
+    this.policyFile = settings.policyFile;
+    this.tls = settings.tls;
+    this.cacheDir = settings.cacheDir;
+    this.logLevel = settings.logLevel;
+    this.#adminToken = settings.adminToken;
+  }
+
+  get adminToken(): string | undefined {
+    return this.#adminToken;
+  }
 }
 
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/;
@@ -75,9 +105,14 @@ export function resolveSettings(options: EnvironmentOptions, env: Env): MeshSett
   const cp = pick(options.controlPlane, env, 'MESHFETCH_CONTROL_PLANE', 'controlPlane');
   let controlPlane: URL | undefined;
   if (cp.value !== undefined) {
-    controlPlane = URL.canParse(cp.value) ? new URL(cp.value) : undefined;
+    // The value is quoted without userinfo: a password in it must not reach a log through the error.
+    const quoted = JSON.stringify(withoutUserinfo(cp.value));
+    controlPlane = URL.parse(cp.value) ?? undefined;
     if (!controlPlane || !/^https?:$/.test(controlPlane.protocol)) {
-      throw configError(`${cp.where}=${JSON.stringify(cp.value)}: expected an http:// or https:// URL`);
+      throw configError(`${cp.where}=${quoted}: expected an http:// or https:// URL`);
+    }
+    if (controlPlane.username !== '' || controlPlane.password !== '') {
+      throw configError(`${cp.where}=${quoted}: credentials in the URL are not supported; the admin token is MESHFETCH_ADMIN_TOKEN`);
     }
   }
 
@@ -93,11 +128,11 @@ export function resolveSettings(options: EnvironmentOptions, env: Env): MeshSett
     const missing = cert.value === undefined ? cert.where : key.where;
     throw configError(`${missing}: must be set together with ${cert.value === undefined ? key.where : cert.where}`);
   }
-  const tls: TlsMaterial = {
-    cert: readPem(cert.value, cert.where, 'the client certificate'),
-    key: readPem(key.value, key.where, 'the client private key'),
-    ca: readPem(ca.value, ca.where, 'the CA bundle'),
-  };
+  const tls = new TlsFiles(
+    readPem(cert.value, cert.where, 'the client certificate'),
+    readPem(key.value, key.where, 'the client private key'),
+    readPem(ca.value, ca.where, 'the CA bundle'),
+  );
 
   const cache = pick(options.cacheDir, env, 'MESHFETCH_CACHE_DIR', 'cacheDir');
   if (cache.value !== undefined && existsSync(cache.value) && !statSync(cache.value).isDirectory()) {
@@ -115,7 +150,7 @@ export function resolveSettings(options: EnvironmentOptions, env: Env): MeshSett
     throw configError(`${level.where}=${JSON.stringify(level.value)}: expected one of ${LOG_LEVELS.join(', ')}`);
   }
 
-  return {
+  return new ResolvedSettings({
     service: serviceName,
     controlPlane,
     policyFile: policy.value,
@@ -123,5 +158,5 @@ export function resolveSettings(options: EnvironmentOptions, env: Env): MeshSett
     cacheDir: cache.value,
     adminToken: token.value,
     logLevel,
-  };
+  });
 }

@@ -108,6 +108,7 @@ export function compilePathPattern(pattern: string): RegExp {
   return new RegExp(`^${body}${wildcard ? '(?:/.*)?' : '/?'}$`);
 }
 
+/** `url` passed the schema's endpoint check, so it parses. */
 function parseEndpoint(url: string): Endpoint {
   const parsed = new URL(url);
   return { origin: parsed.origin, basePath: parsed.pathname.replace(/\/+$/, '') };

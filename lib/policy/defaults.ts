@@ -10,6 +10,7 @@ export const DEFAULT_POLICY: CallPolicy = Object.freeze<CallPolicy>({
   connectTimeout: 1_000, // Linkerd's outbound connect timeout
   bodyTimeout: 30_000, // idle time between two body chunks
   idempotent: false,
+  jsonBodyLimit: 16 * 1024 * 1024, // a buffered body; gRPC's default message limit is 4 MiB
   retry: {
     attempts: 3,
     backoff: { base: 25, max: 250 }, // Linkerd and Envoy: 25 ms doubling to 250 ms, full jitter

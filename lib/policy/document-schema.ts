@@ -1,8 +1,15 @@
-import { boolean, duration, either, integer, list, map, number, object, oneOf, status, string } from './schema.ts';
+import { boolean, checkedString, duration, either, integer, list, map, number, object, oneOf, size, status, string } from './schema.ts';
 import type { Schema } from './schema.ts';
+import { MAX_TIMER_MS } from './duration.ts';
 
 const METHOD = string(/^[A-Z]+$/, 'an HTTP method in capitals, such as GET');
-const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const ROUTE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/**
+ * A service name is also the host of `http://<name>/…` URLs, and URL hosts are lower-cased, so a
+ * service name is lower case: "Payments" could never be matched by mesh.fetch.
+ */
+const SERVICE_NAME = /^[a-z0-9][a-z0-9._-]*$/;
+const CALLER_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 
 /** The knobs every layer (defaults, service, route) may set. */
 const settings: Record<string, Schema> = {
@@ -11,6 +18,7 @@ const settings: Record<string, Schema> = {
   connectTimeout: duration(1),
   bodyTimeout: duration(1),
   idempotent: boolean,
+  jsonBodyLimit: size(1),
   retry: object(
     {
       attempts: integer(1, 10),
@@ -33,16 +41,25 @@ const settings: Record<string, Schema> = {
   ),
   concurrency: object({ max: integer(1), queue: integer(0) }),
   rateLimit: object({ rps: number(0.001), burst: integer(1) }, { nullable: true }),
-  hedge: object({ delay: either('a duration or "p95"', duration(1), oneOf('p95')), max: integer(1, 3) }, { nullable: true }),
+  hedge: object({ delay: either(`a duration of at most ${MAX_TIMER_MS}ms or "p95"`, duration(1), oneOf('p95')), max: integer(1, 3) }, { nullable: true }),
   tls: object({ mode: oneOf('strict', 'permissive', 'disabled') }),
 };
 
-const endpoint = string(/^https?:\/\/[^/\s]+(\/\S*)?$/, 'an http:// or https:// URL');
+/** What is wrong with an http(s) endpoint URL, or undefined when it is a usable origin and base path. */
+function endpointProblem(value: string): string | undefined {
+  const url = URL.parse(value);
+  if (url === null) return 'the URL does not parse: check the host, the port (1-65535) and any %-escapes';
+  if (url.username !== '' || url.password !== '') return 'credentials in an endpoint URL are not allowed; send them in a header';
+  if (url.search !== '' || url.hash !== '') return 'an endpoint is an origin and an optional base path, without ? or #';
+  return undefined;
+}
+
+const endpoint = checkedString(/^https?:\/\/[^/\s]+(\/\S*)?$/, 'an http:// or https:// URL', endpointProblem);
 
 const route = object(
   {
     ...settings,
-    name: string(SERVICE_NAME, 'a route name of letters, digits, ".", "_" or "-"'),
+    name: string(ROUTE_NAME, 'a route name of letters, digits, ".", "_" or "-"'),
     match: object({ method: either('a method or a list of methods', METHOD, list(METHOD, 1)), path: string(/^\//, 'a path starting with "/"') }, { required: ['path'] }),
   },
   { required: ['name', 'match'] },
@@ -53,7 +70,7 @@ const service = object({
   endpoints: list(endpoint, 1),
   baseUrl: endpoint,
   identity: string(/^spiffe:\/\/\S+$/, 'a SPIFFE ID such as "spiffe://meshfetch.local/payments"'),
-  allow: list(string(SERVICE_NAME, 'a service name')),
+  allow: list(string(CALLER_NAME, 'a service name')),
   routes: list(route),
 });
 
@@ -62,7 +79,10 @@ export const POLICY_DOCUMENT_SCHEMA: Schema = object(
     apiVersion: oneOf('meshfetch/v1'),
     revision: string(),
     defaults: object(settings),
-    services: map(service, { pattern: SERVICE_NAME, describe: 'letters, digits, ".", "_" or "-", starting with a letter or digit' }),
+    services: map(service, {
+      pattern: SERVICE_NAME,
+      describe: 'lower-case letters, digits, ".", "_" or "-", starting with a letter or digit (it is the host of http://<name>/ URLs, which are case-insensitive)',
+    }),
   },
   { required: ['apiVersion'] },
 );

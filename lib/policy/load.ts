@@ -4,8 +4,12 @@ import { configError } from '../errors.ts';
 import { compilePolicy } from './compile.ts';
 import type { CompiledPolicy } from './compile.ts';
 
-/** Parses a policy document's text: JSON when it looks like JSON, YAML otherwise. */
-export function parsePolicyText(text: string, source: string): unknown {
+/**
+ * Parses a policy document's text: JSON when it looks like JSON, YAML otherwise. A leading byte-order
+ * mark (editors on Windows write one) is not part of the document.
+ */
+export function parsePolicyText(raw: string, source: string): unknown {
+  const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
   try {
     return /^\s*\{/.test(text) ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
   } catch (err) {

@@ -14,6 +14,8 @@ export interface PolicySettings {
   connectTimeout?: Duration;
   bodyTimeout?: Duration;
   idempotent?: boolean;
+  /** The largest 2xx body a JSON helper or typed route reads: bytes, or a size such as "16MiB". */
+  jsonBodyLimit?: number | `${number}${'B' | 'KiB' | 'MiB' | 'GiB'}`;
   retry?: {
     attempts?: number;
     backoff?: { base?: Duration; max?: Duration };
@@ -78,6 +80,8 @@ export interface CallPolicy {
   connectTimeout: number;
   bodyTimeout: number;
   idempotent: boolean;
+  /** Bytes. */
+  jsonBodyLimit: number;
   retry: RetryPolicy | null;
   circuitBreaker: CircuitBreakerPolicy | null;
   concurrency: { max: number; queue: number };

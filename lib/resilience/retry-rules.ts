@@ -26,9 +26,18 @@ export function isRetryableFailure(err: unknown, retry: RetryPolicy, ctx: CallCo
   }
 }
 
-/** Safe to send twice: an idempotent method, an Idempotency-Key header, or a route that opts in. */
-export function isIdempotent(req: MeshRequest, ctx: CallContext, methods: readonly string[]): boolean {
-  return ctx.policy.idempotent || methods.includes(req.method) || req.headers['idempotency-key'] !== undefined;
+/** Safe to have two copies in flight at once (hedging): an idempotent method, or a route that opts in. */
+export function mayRunConcurrently(req: MeshRequest, ctx: CallContext, methods: readonly string[]): boolean {
+  return ctx.policy.idempotent || methods.includes(req.method);
+}
+
+/**
+ * Safe to send again once the previous copy has ended (retrying): as for hedging, or any method with
+ * an Idempotency-Key header. A key allows sequential retries only: the server deduplicates by key,
+ * and answers a second copy that arrives while the first is in flight with 409 (Stripe does).
+ */
+export function mayRepeat(req: MeshRequest, ctx: CallContext, methods: readonly string[]): boolean {
+  return mayRunConcurrently(req, ctx, methods) || req.headers['idempotency-key'] !== undefined;
 }
 
 /** A one-shot stream can be sent once only; strings, bytes, Blobs and FormData can be sent again. */

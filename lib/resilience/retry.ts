@@ -11,7 +11,7 @@ import { LatencyTracker } from './latency.ts';
 import { retryAfterMs } from './retry-after.ts';
 import { RetryBudgets } from './retry-budget.ts';
 import type { RetryBudget } from './retry-budget.ts';
-import { canReplay, delay, isIdempotent, isRetryableFailure, retryStatuses } from './retry-rules.ts';
+import { canReplay, delay, isRetryableFailure, mayRepeat, mayRunConcurrently, retryStatuses } from './retry-rules.ts';
 
 
 /** A retry shorter than this before the deadline is not worth starting. */
@@ -54,9 +54,11 @@ export function retryLayer(deps: LayerDeps): Middleware {
       if (retry === null && hedge === null) return counted(next, req, ctx);
       const budget = budgets.for(ctx.service, (retry ?? DEFAULT_POLICY.retry!).budget);
       budget.deposit();
-      const safe = isIdempotent(req, ctx, (retry ?? DEFAULT_POLICY.retry!).methods);
+      const { methods } = retry ?? DEFAULT_POLICY.retry!;
+      const safe = mayRepeat(req, ctx, methods);
       const replayable = canReplay(req.body);
-      const attempt = hedge !== null && safe && replayable ? hedgedAttempt(next, hedgeDeps, budget) : next;
+      const hedged = hedge !== null && replayable && mayRunConcurrently(req, ctx, methods);
+      const attempt = hedged ? hedgedAttempt(next, hedgeDeps, budget) : next;
       if (retry === null || retry.attempts <= 1) return counted(attempt, req, ctx);
       if (!safe || !replayable) return singleAttempt(attempt, req, ctx, retry, events, safe ? 'body-not-replayable' : 'not-idempotent');
       return retryLoop({ attempt, req, ctx, retry, budget, events, random });

@@ -10,7 +10,7 @@ export function readBytes(body: Readable, limit = Infinity): Promise<Buffer> {
     const onData = (chunk: Buffer): void => {
       length += chunk.length;
       if (length > limit) {
-        body.destroy(new MeshError(ErrorCode.Body, `response body is larger than ${limit} bytes`));
+        body.destroy(bodyTooLarge(limit));
         return;
       }
       chunks.push(chunk);
@@ -31,13 +31,17 @@ export function readBytes(body: Readable, limit = Infinity): Promise<Buffer> {
   });
 }
 
+export function bodyTooLarge(limit: number): MeshError {
+  return new MeshError(ErrorCode.BodyTooLarge, `response body is larger than ${limit} bytes (the policy's jsonBodyLimit)`);
+}
+
 export async function readText(body: Readable, limit?: number): Promise<string> {
   return (await readBytes(body, limit)).toString('utf8');
 }
 
-/** Parses a JSON body; an empty body is undefined. */
-export async function readJson(body: Readable): Promise<unknown> {
-  const bytes = await readBytes(body);
+/** Parses a JSON body of at most `limit` bytes; an empty body is undefined. */
+export async function readJson(body: Readable, limit = Infinity): Promise<unknown> {
+  const bytes = await readBytes(body, limit);
   if (bytes.length === 0) return undefined;
   try {
     return JSON.parse(bytes.toString('utf8'));

@@ -500,9 +500,10 @@ describe('client', () => {
         }
         return expect.fail('defineService should have thrown');
       };
-      for (const name of ['fetch', 'get', 'post', 'put', 'patch', 'delete', 'service', 'constructor']) {
-        expect(failure({ [name]: { method: 'GET', path: '/' } }).message).to.equal(
-          `defineService routes.${name}: "${name}" is a client method name; choose another route name`,
+      for (const name of ['fetch', 'get', 'post', 'put', 'patch', 'delete', 'service', 'then', 'constructor', 'toString', 'hasOwnProperty', '__proto__']) {
+        const routes = JSON.parse(`{ "${name}": { "method": "GET", "path": "/" } }`) as Record<string, unknown>;
+        expect(failure(routes).message).to.equal(
+          `defineService routes.${name}: "${name}" is reserved (a client method, "then", or an Object.prototype member); choose another route name`,
         );
       }
       expect(failure({ r: { method: 'get', path: '/' } }).message).to.equal(

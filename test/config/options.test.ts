@@ -12,6 +12,11 @@ import type { TestCerts } from '../helpers/certs.ts';
 
 const INDEX = fileURLToPath(new URL('../../lib/index.ts', import.meta.url));
 
+/** The TLS material as plain data: the key is behind a getter, kept out of printed objects. */
+function tlsOf(settings: Mesh['settings']): { cert: unknown; key: unknown; ca: unknown } {
+  return { cert: settings.tls.cert, key: settings.tls.key, ca: settings.tls.ca };
+}
+
 /** createMesh() must throw MESHFETCH_CONFIG; returns the error. */
 function configFailure(options: MeshOptions): MeshError {
   let caught: unknown;
@@ -69,7 +74,7 @@ describe('createMesh() options and environment variables', () => {
   describe('with nothing set', () => {
     it('uses the defaults', () => {
       const { settings } = mesh({ env: {} });
-      expect(settings).to.deep.equal({
+      expect({ ...settings, tls: tlsOf(settings), adminToken: settings.adminToken }).to.deep.equal({
         service: 'unknown_service:node',
         controlPlane: undefined,
         policyFile: undefined,
@@ -224,11 +229,11 @@ describe('createMesh() options and environment variables', () => {
   describe('MESHFETCH_TLS_CERT, MESHFETCH_TLS_KEY, MESHFETCH_TLS_CA', () => {
     it('reads the PEM files', () => {
       const { settings } = mesh({ env: { MESHFETCH_TLS_CERT: paths.cert, MESHFETCH_TLS_KEY: paths.key, MESHFETCH_TLS_CA: paths.ca } });
-      expect(settings.tls).to.deep.equal({ cert: certs.client.cert, key: certs.client.key, ca: certs.ca });
+      expect(tlsOf(settings)).to.deep.equal({ cert: certs.client.cert, key: certs.client.key, ca: certs.ca });
     });
 
     it('accepts a CA bundle alone', () => {
-      expect(mesh({ env: { MESHFETCH_TLS_CA: paths.ca } }).settings.tls).to.deep.equal({ cert: undefined, key: undefined, ca: certs.ca });
+      expect(tlsOf(mesh({ env: { MESHFETCH_TLS_CA: paths.ca } }).settings)).to.deep.equal({ cert: undefined, key: undefined, ca: certs.ca });
     });
 
     it('rejects a certificate without a key, and a key without a certificate, naming both variables', () => {
@@ -264,7 +269,7 @@ describe('createMesh() options and environment variables', () => {
         tls: { certFile: paths.cert, caFile: paths.ca },
         env: { MESHFETCH_TLS_CERT: paths.notPem, MESHFETCH_TLS_KEY: paths.key, MESHFETCH_TLS_CA: paths.notPem },
       });
-      expect(settings.tls).to.deep.equal({ cert: certs.client.cert, key: certs.client.key, ca: certs.ca });
+      expect(tlsOf(settings)).to.deep.equal({ cert: certs.client.cert, key: certs.client.key, ca: certs.ca });
       expect(configFailure({ tls: { certFile: paths.cert }, env: {} }).message).to.equal(
         'MESHFETCH_TLS_KEY: must be set together with createMesh option tls.certFile',
       );
@@ -356,6 +361,53 @@ console.log(mesh.service, mesh.settings.logLevel);`;
       expect(result.stdout).to.equal('');
       expect(result.stderr).to.contain('MeshError: MESHFETCH_LOG_LEVEL="chatty": expected one of debug, info, warn, error, silent');
       expect(result.stderr).to.contain("code: 'MESHFETCH_CONFIG'");
+    });
+
+    it('never prints the admin token, the TLS key or a control plane password: inspect, console.log, JSON, logs, errors', async function () {
+      this.timeout(30_000);
+      const token = 'admin-token-0123456789-secret';
+      const printing = `import { inspect } from 'node:util';
+import { createMesh } from ${JSON.stringify(pathToFileURL(INDEX).href)};
+const mesh = createMesh();
+console.log(mesh);
+console.log(mesh.settings);
+console.log(mesh.settings.tls);
+console.log(inspect(mesh, { showHidden: true, depth: Infinity }));
+console.log(JSON.stringify(mesh.settings));
+console.log(JSON.stringify({ ...mesh.settings, tls: { ...mesh.settings.tls } }));
+mesh.setPolicy({ apiVersion: 'meshfetch/v1', revision: 'r2' });
+// The secrets are still there for the code that needs them.
+console.log(mesh.settings.adminToken === process.env.MESHFETCH_ADMIN_TOKEN, mesh.settings.tls.key.includes('PRIVATE KEY'));
+await mesh.close();
+try {
+  createMesh({ controlPlane: 'https://ops:hunter2-password@cp.internal:8443/' });
+} catch (err) {
+  console.log(err.code, err.message);
+  console.error(err);
+}
+try {
+  createMesh({ controlPlane: 'ftp://ops:hunter2-password@cp.internal/' });
+} catch (err) {
+  console.log(err.code, err.message);
+}`;
+      const result = await run(printing, {
+        MESHFETCH_ADMIN_TOKEN: token,
+        MESHFETCH_TLS_CERT: paths.cert,
+        MESHFETCH_TLS_KEY: paths.key,
+        MESHFETCH_CONTROL_PLANE: 'https://cp.internal:8443',
+        MESHFETCH_LOG_LEVEL: 'debug',
+      });
+      expect(result.code, result.stderr).to.equal(0);
+      const printed = result.stdout + result.stderr;
+      expect(printed).to.contain('unknown_service:node'); // the settings were printed
+      expect(printed).to.contain('policy installed'); // and the logs written
+      expect(printed).to.contain('true true');
+      const keyBody = certs.client.key.split('\n')[1]!;
+      for (const secret of [token, keyBody, 'PRIVATE KEY', 'hunter2-password']) expect(printed, secret).to.not.contain(secret);
+      expect(result.stdout).to.contain(
+        'MESHFETCH_CONFIG createMesh option controlPlane="https://***@cp.internal:8443/": credentials in the URL are not supported; the admin token is MESHFETCH_ADMIN_TOKEN',
+      );
+      expect(result.stdout).to.contain('MESHFETCH_CONFIG createMesh option controlPlane="ftp://***@cp.internal/": expected an http:// or https:// URL');
     });
 
     it('starts, and exits by itself, with good values', async function () {

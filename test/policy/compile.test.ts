@@ -85,10 +85,11 @@ describe('policy compile: validation', () => {
   });
 
   it('rejects a service name that could not be a host name or a metric label', () => {
-    const { lines } = problemsOf({ apiVersion: V1, services: { 'pay ments': {}, '-x': {}, payments: {} } });
+    const { lines } = problemsOf({ apiVersion: V1, services: { 'pay ments': {}, '-x': {}, Payments: {}, payments: {} } });
     expect(lines).to.deep.equal([
-      'services.pay ments: the name must be letters, digits, ".", "_" or "-", starting with a letter or digit',
-      'services.-x: the name must be letters, digits, ".", "_" or "-", starting with a letter or digit',
+      'services.pay ments: the name must be lower-case letters, digits, ".", "_" or "-", starting with a letter or digit (it is the host of http://<name>/ URLs, which are case-insensitive)',
+      'services.-x: the name must be lower-case letters, digits, ".", "_" or "-", starting with a letter or digit (it is the host of http://<name>/ URLs, which are case-insensitive)',
+      'services.Payments: the name must be lower-case letters, digits, ".", "_" or "-", starting with a letter or digit (it is the host of http://<name>/ URLs, which are case-insensitive)',
     ]);
   });
 
@@ -143,7 +144,7 @@ describe('policy compile: validation', () => {
       'defaults.retry.methods[0]: expected an HTTP method in capitals, such as GET, got "get"',
       'defaults.retry.budget.ratio: expected a number from 0 to 1, got 1.5',
       'defaults.circuitBreaker.volumeThreshold: expected a whole number, got 2.5',
-      'defaults.hedge.delay: expected a duration or "p95", got "p99"',
+      'defaults.hedge.delay: expected a duration of at most 2147483647ms or "p95", got "p99"',
       'defaults.hedge.max: expected a number from 1 to 3, got 4',
       'defaults.idempotent: expected true or false, got "yes"',
     ]);
