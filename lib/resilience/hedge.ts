@@ -26,7 +26,7 @@ export function hedgedAttempt(next: Handler, deps: HedgeDeps, budget: RetryBudge
   return (req: MeshRequest, ctx: CallContext): Promise<MeshResponse> => {
     const hedge = ctx.policy.hedge!;
     const started = Date.now();
-    const wait = hedge.delay === 'p95' ? deps.latency.p95(ctx.service, ctx.route) : hedge.delay;
+    const wait = hedge.delay === 'p95' ? deps.latency.p95(ctx) : hedge.delay;
     const retryable = ctx.policy.retry ? retryStatuses(ctx.policy.retry) : NO_STATUSES;
     return new Promise((resolve, reject) => {
       const controllers: AbortController[] = [];
@@ -57,7 +57,7 @@ export function hedgedAttempt(next: Handler, deps: HedgeDeps, budget: RetryBudge
         next(req, copy).then(
           (res) => {
             if (settled) return void res.body.destroy();
-            deps.latency.record(ctx.service, ctx.route, Date.now() - started);
+            deps.latency.record(ctx, Date.now() - started);
             if (retryable.has(res.status)) {
               held?.res.body.destroy();
               held = { res, controller };

@@ -1,8 +1,11 @@
+import { PerService } from '../pipeline/per-service.ts';
+import type { CallContext } from '../pipeline/types.ts';
+
 const GROWTH = Math.log(1.2);
 const BUCKETS = 80; // 1.2^80 ms ≈ 35 minutes
 const MIN_SAMPLES = 20;
 const DECAY_AT = 1_000;
-const MAX_ROUTES = 1_024;
+const MAX_ROUTES_PER_SERVICE = 256;
 
 /** A decaying log-scale histogram of one route's latencies; quantiles within ~10%. */
 class LatencyHistogram {
@@ -29,26 +32,31 @@ class LatencyHistogram {
   }
 }
 
-/** Observed latency per (service, route), for hedging at the route's p95. Bounded in routes. */
-export class LatencyTracker {
-  readonly #routes = new Map<string, LatencyHistogram>();
+type Destination = Pick<CallContext, 'service' | 'route' | 'endpoints'>;
 
-  #histogram(service: string, route: string | undefined): LatencyHistogram {
-    const key = route === undefined ? service : `${service}\u0000${route}`;
-    let histogram = this.#routes.get(key);
+/**
+ * Observed latency per (service, route), for hedging at the route's p95. Bounded: in services as
+ * PerService says, and in routes per service (a route name may come from the caller).
+ */
+export class LatencyTracker {
+  readonly #services = new PerService<Map<string | undefined, LatencyHistogram>>(() => new Map());
+
+  #histogram(ctx: Destination): LatencyHistogram {
+    const routes = this.#services.get(ctx);
+    let histogram = routes.get(ctx.route);
     if (!histogram) {
-      if (this.#routes.size >= MAX_ROUTES) this.#routes.delete(this.#routes.keys().next().value!);
-      this.#routes.set(key, (histogram = new LatencyHistogram()));
+      if (routes.size >= MAX_ROUTES_PER_SERVICE) routes.delete(routes.keys().next().value);
+      routes.set(ctx.route, (histogram = new LatencyHistogram()));
     }
     return histogram;
   }
 
-  record(service: string, route: string | undefined, ms: number): void {
-    this.#histogram(service, route).record(ms);
+  record(ctx: Destination, ms: number): void {
+    this.#histogram(ctx).record(ms);
   }
 
   /** The route's p95 in ms, or undefined until enough answers were seen. */
-  p95(service: string, route: string | undefined): number | undefined {
-    return this.#histogram(service, route).quantile(0.95);
+  p95(ctx: Destination): number | undefined {
+    return this.#histogram(ctx).quantile(0.95);
   }
 }

@@ -1,3 +1,5 @@
+import { PerService } from '../pipeline/per-service.ts';
+import type { CallContext } from '../pipeline/types.ts';
 import type { RetryPolicy } from '../policy/types.ts';
 
 type BudgetSettings = RetryPolicy['budget'];
@@ -62,16 +64,15 @@ export class RetryBudget {
 }
 
 /**
- * One budget per destination service, made on first use. Routes whose policies give the service
- * different budget settings each get their own, so they never reset each other's counts; a service
- * keeps at most a few settings (old ones are dropped first).
+ * One budget per destination service, made on first use (bounded as PerService says). Routes whose
+ * policies give the service different budget settings each get their own, so they never reset each
+ * other's counts; a service keeps at most a few settings (old ones are dropped first).
  */
 export class RetryBudgets {
-  readonly #byService = new Map<string, Map<string, RetryBudget>>();
+  readonly #byService = new PerService<Map<string, RetryBudget>>(() => new Map());
 
-  for(service: string, settings: BudgetSettings): RetryBudget {
-    let budgets = this.#byService.get(service);
-    if (!budgets) this.#byService.set(service, (budgets = new Map()));
+  for(ctx: Pick<CallContext, 'service' | 'endpoints'>, settings: BudgetSettings): RetryBudget {
+    const budgets = this.#byService.get(ctx);
     const key = `${settings.ratio}/${settings.minPerSecond}/${settings.ttl}`;
     let budget = budgets.get(key);
     if (!budget) {
@@ -79,6 +80,11 @@ export class RetryBudgets {
       budgets.set(key, (budget = new RetryBudget(settings)));
     }
     return budget;
+  }
+
+  /** Services holding budgets. */
+  get size(): number {
+    return this.#byService.size;
   }
 }
 

@@ -52,7 +52,7 @@ export function retryLayer(deps: LayerDeps): Middleware {
     return async (req, ctx) => {
       const { retry, hedge } = ctx.policy;
       if (retry === null && hedge === null) return counted(next, req, ctx);
-      const budget = budgets.for(ctx.service, (retry ?? DEFAULT_POLICY.retry!).budget);
+      const budget = budgets.for(ctx, (retry ?? DEFAULT_POLICY.retry!).budget);
       budget.deposit();
       const { methods } = retry ?? DEFAULT_POLICY.retry!;
       const safe = mayRepeat(req, ctx, methods);

@@ -1,4 +1,5 @@
 import { configError } from '../errors.ts';
+import { PerService } from '../pipeline/per-service.ts';
 import type { Middleware } from '../pipeline/types.ts';
 
 /**
@@ -6,7 +7,7 @@ import type { Middleware } from '../pipeline/types.ts';
  * endpoint. A request whose origin is already set (an absolute URL) keeps it.
  */
 export function endpointLayer(): Middleware {
-  const cursors = new Map<string, number>();
+  const cursors = new PerService(() => ({ next: 0 }));
   return (next) => (req, ctx) => {
     if (req.origin) return next(req, ctx);
     const { endpoints } = ctx;
@@ -17,9 +18,9 @@ export function endpointLayer(): Middleware {
     }
     let endpoint = endpoints[0]!;
     if (endpoints.length > 1) {
-      const cursor = cursors.get(ctx.service) ?? 0;
-      cursors.set(ctx.service, (cursor + 1) % endpoints.length);
-      endpoint = endpoints[cursor % endpoints.length]!;
+      const cursor = cursors.get(ctx);
+      endpoint = endpoints[cursor.next % endpoints.length]!;
+      cursor.next = (cursor.next + 1) % endpoints.length;
     }
     const path = endpoint.basePath ? endpoint.basePath + req.path : req.path;
     return next({ ...req, origin: endpoint.origin, path }, ctx);

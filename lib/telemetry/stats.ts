@@ -16,6 +16,9 @@ export interface MeshStatsSnapshot {
   readonly services: Readonly<Record<string, Readonly<ServiceStats>>>;
 }
 
+/** Services counted; when full, the oldest goes, so made-up service names cannot grow it without end. */
+const MAX_SERVICES = 1_024;
+
 /**
  * Counts what the mesh's events report, per destination service. It is a listener like any other,
  * so events are built only on the paths that retry, hedge or give up, never on a plain success.
@@ -35,7 +38,9 @@ export class StatsCollector {
 
   #for(service: string): ServiceStats {
     let stats = this.#services.get(service);
-    if (!stats) this.#services.set(service, (stats = { retries: 0, hedges: 0, budgetExhausted: 0, giveUps: {} }));
+    if (stats) return stats;
+    if (this.#services.size >= MAX_SERVICES) this.#services.delete(this.#services.keys().next().value!);
+    this.#services.set(service, (stats = { retries: 0, hedges: 0, budgetExhausted: 0, giveUps: {} }));
     return stats;
   }
 

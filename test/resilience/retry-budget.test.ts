@@ -86,18 +86,40 @@ describe('RetryBudget (fake Date)', function () {
 
   it('RetryBudgets keeps one budget per service and settings: routes with other settings do not reset it', function () {
     const budgets = new RetryBudgets();
-    const a = budgets.for('a', DEFAULTS);
-    expect(budgets.for('a', { ...DEFAULTS })).to.equal(a);
-    expect(budgets.for('b', DEFAULTS)).to.not.equal(a);
+    const a = budgets.for(known('a'), DEFAULTS);
+    expect(budgets.for(known('a'), { ...DEFAULTS })).to.equal(a);
+    expect(budgets.for(known('b'), DEFAULTS)).to.not.equal(a);
     drain(a);
-    const other = budgets.for('a', { ...DEFAULTS, minPerSecond: 1 });
+    const other = budgets.for(known('a'), { ...DEFAULTS, minPerSecond: 1 });
     expect(other).to.not.equal(a);
     expect(other.balance()).to.equal(10);
     // Back to the first settings (a route alternating with another): the spent budget, not a fresh one.
-    expect(budgets.for('a', DEFAULTS)).to.equal(a);
+    expect(budgets.for(known('a'), DEFAULTS)).to.equal(a);
     expect(a.balance()).to.be.lessThan(1);
   });
+
+  it('RetryBudgets is bounded: 100k names with no endpoints in policy share 64 entries, and evict none of the known', function () {
+    const budgets = new RetryBudgets();
+    const payments = budgets.for(known('payments'), DEFAULTS);
+    drain(payments);
+    const first = budgets.for(unknown('name-0'), DEFAULTS);
+    expect(budgets.for(unknown('name-0'), DEFAULTS)).to.equal(first);
+    for (let i = 1; i < 100_000; i++) budgets.for(unknown(`name-${i}`), DEFAULTS);
+    expect(budgets.size).to.equal(1 + 64);
+    expect(budgets.for(unknown('name-0'), DEFAULTS)).to.not.equal(first); // evicted long ago
+    expect(budgets.for(known('payments'), DEFAULTS)).to.equal(payments); // still the spent one
+    expect(payments.balance()).to.be.lessThan(1);
+  });
 });
+
+const ENDPOINTS = [{ origin: 'http://127.0.0.1:1', basePath: '' }];
+/** A destination as a call context names it: a service with endpoints in policy, or not. */
+function known(service: string) {
+  return { service, endpoints: ENDPOINTS };
+}
+function unknown(service: string) {
+  return { service, endpoints: [] };
+}
 
 describe('retry budget through the mesh (100% failing upstream, default policy)', function () {
   for (const { name, create } of TRANSPORTS) {
