@@ -2,6 +2,40 @@ import { Readable } from 'node:stream';
 import { expect } from 'chai';
 import type { RouteDocument, ServiceDocument } from '../../lib/policy/types.ts';
 import { Harness, TRANSPORTS, recordEvents, upPolicy } from '../helpers/fault-server.ts';
+import { startServer } from '../helpers/server.ts';
+import type { TestServer } from '../helpers/server.ts';
+
+/**
+ * Stripe's idempotency rule on a real server: a request whose Idempotency-Key is still being handled
+ * gets 409; otherwise the charge is made (slowly: 80 ms) and a repeat of a finished key gets the same answer.
+ */
+async function stripeLike(): Promise<TestServer & { charges: string[]; conflicts: number }> {
+  const inFlight = new Set<string>();
+  const done = new Map<string, string>();
+  const charges: string[] = [];
+  let conflicts = 0;
+  const srv = await startServer((req, res) => {
+    const key = String(req.headers['idempotency-key']);
+    const answer = (status: number, body: string): void => {
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    };
+    if (inFlight.has(key)) {
+      conflicts++;
+      return answer(409, '{"error":"idempotency key in use"}');
+    }
+    if (done.has(key)) return answer(200, done.get(key)!);
+    inFlight.add(key);
+    setTimeout(() => {
+      charges.push(key);
+      const body = JSON.stringify({ id: `ch_${charges.length}`, key });
+      done.set(key, body);
+      inFlight.delete(key);
+      answer(200, body);
+    }, 80);
+  });
+  return Object.assign(srv, { charges, get conflicts() { return conflicts; } });
+}
 
 /** A service whose GET /search route hedges; `extra` is merged into the service. */
 function hedged(hedge: RouteDocument['hedge'], extra: ServiceDocument = {}, routes: RouteDocument[] = []): ServiceDocument {
@@ -119,6 +153,39 @@ for (const { name, create } of TRANSPORTS) {
       expect(res.status).to.equal(201);
       await res.arrayBuffer();
       expect(srv.requests.length).to.equal(1);
+      expect(events.hedge).to.deep.equal([]);
+    });
+
+    it('never hedges a POST that carries an Idempotency-Key: against a Stripe-like server the caller gets the charge, not a 409', async function () {
+      const stripe = await stripeLike();
+      h.closeWithServers(() => stripe.close());
+      const mesh = h.mesh(upPolicy(stripe.origin, { routes: [{ name: 'charge', match: { method: 'POST', path: '/charges' }, hedge: { delay: '10ms' } }] }));
+      const events = recordEvents(mesh);
+      const charge = await mesh.client('up').post('/charges', { json: { amount: 5 }, headers: { 'idempotency-key': 'k1' } });
+      expect(charge).to.deep.equal({ id: 'ch_1', key: 'k1' });
+      expect(stripe.requests.length).to.equal(1);
+      expect(stripe.conflicts).to.equal(0);
+      expect(events.hedge).to.deep.equal([]);
+    });
+
+    it('hedges a POST on a route marked idempotent: true', async function () {
+      const srv = await h.server([{ hang: true }, { status: 200, body: 'second' }]);
+      const mesh = h.mesh(upPolicy(srv.origin, { routes: [{ name: 'put-ish', match: { method: 'POST', path: '/upsert' }, idempotent: true, hedge: { delay: '20ms' } }] }));
+      const events = recordEvents(mesh);
+      expect(await (await mesh.client('up').fetch('/upsert', { method: 'POST', body: 'x' })).text()).to.equal('second');
+      expect(events.hedge.length).to.equal(1);
+      expect(srv.requests.map((r) => r.body.toString())).to.deep.equal(['x', 'x']);
+    });
+
+    it('a key still allows sequential retries of a POST: the retry follows the 503, never overlaps it', async function () {
+      const srv = await h.server([{ status: 503 }, { status: 201, body: 'created' }]);
+      const mesh = h.mesh(upPolicy(srv.origin, { routes: [{ name: 'charge', match: { method: 'POST', path: '/charges' }, hedge: { delay: '10ms' } }] }));
+      const events = recordEvents(mesh);
+      const res = await mesh.client('up').fetch('/charges', { method: 'POST', body: 'a=1', headers: { 'idempotency-key': 'k2' } });
+      expect(res.status).to.equal(201);
+      await res.arrayBuffer();
+      expect(srv.requests.map((r) => [r.attempt, r.headers['idempotency-key']])).to.deep.equal([[1, 'k2'], [2, 'k2']]);
+      expect(events.retry.length).to.equal(1);
       expect(events.hedge).to.deep.equal([]);
     });
 
