@@ -18,6 +18,7 @@ import { DEFAULT_STACK } from './stack.ts';
 import type { Layer, MiddlewareSpec } from './pipeline/layers.ts';
 import { BUILT_IN_POLICY, compilePolicy } from './policy/compile.ts';
 import type { CompiledPolicy } from './policy/compile.ts';
+import { SERVICE_NAME, SERVICE_NAME_RULE } from './policy/document-schema.ts';
 import { MAX_TIMER_MS } from './policy/duration.ts';
 import { loadPolicyFile } from './policy/load.ts';
 import { PolicyStore } from './policy/store.ts';
@@ -175,6 +176,9 @@ export class Mesh {
   client(service: string): ServiceClient;
   client<C extends ServiceContract>(service: string, contract: C): ServiceClient & TypedRoutes<C>;
   client(service: string, contract?: ServiceContract): ServiceClient {
+    if (typeof service !== 'string' || !SERVICE_NAME.test(service)) {
+      throw configError(`mesh.client(${JSON.stringify(service)}): a service name is ${SERVICE_NAME_RULE}`);
+    }
     return contract === undefined ? new ServiceClient(this.#core, service) : typedClient(this.#core, service, contract);
   }
 
@@ -189,10 +193,10 @@ export class Mesh {
     switch (target.kind) {
       case 'service': {
         const request = input instanceof Request ? requestInit(input) : undefined;
-        return this.client(target.service.name).fetch(target.path, { ...request, ...init });
+        return new ServiceClient(this.#core, target.service.name).fetch(target.path, { ...request, ...init });
       }
       case 'origin':
-        return this.client(target.service.name).fetch(input, init);
+        return new ServiceClient(this.#core, target.service.name).fetch(input, init);
       case 'pass-through':
         return passThrough(input, init);
     }

@@ -8,7 +8,9 @@ const ROUTE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
  * A service name is also the host of `http://<name>/…` URLs, and URL hosts are lower-cased, so a
  * service name is lower case: "Payments" could never be matched by mesh.fetch.
  */
-const SERVICE_NAME = /^[a-z0-9][a-z0-9._-]*$/;
+export const SERVICE_NAME = /^[a-z0-9][a-z0-9._-]*$/;
+export const SERVICE_NAME_RULE =
+  'lower-case letters, digits, ".", "_" or "-", starting with a letter or digit (it is the host of http://<name>/ URLs, which are case-insensitive)';
 const CALLER_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 
 /** The knobs every layer (defaults, service, route) may set. */
@@ -79,10 +81,7 @@ export const POLICY_DOCUMENT_SCHEMA: Schema = object(
     apiVersion: oneOf('meshfetch/v1'),
     revision: string(),
     defaults: object(settings),
-    services: map(service, {
-      pattern: SERVICE_NAME,
-      describe: 'lower-case letters, digits, ".", "_" or "-", starting with a letter or digit (it is the host of http://<name>/ URLs, which are case-insensitive)',
-    }),
+    services: map(service, { pattern: SERVICE_NAME, describe: SERVICE_NAME_RULE }),
   },
   { required: ['apiVersion'] },
 );

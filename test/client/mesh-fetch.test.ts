@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ErrorCode, MeshError } from '../../lib/index.ts';
+import { createMesh, ErrorCode, MeshError } from '../../lib/index.ts';
 import { Harness, TRANSPORTS, upPolicy } from '../helpers/fault-server.ts';
 import { rejection } from '../helpers/rejection.ts';
 
@@ -73,3 +73,20 @@ for (const { name, create } of TRANSPORTS) {
     });
   });
 }
+
+describe('service names are lower case, in policy and in mesh.client()', function () {
+  it('refuses a policy service named Payments (mesh.fetch could never match it) and mesh.client("Payments")', async function () {
+    const rule = 'lower-case letters, digits, ".", "_" or "-", starting with a letter or digit (it is the host of http://<name>/ URLs, which are case-insensitive)';
+    expect(() => createMesh({ env: {}, policy: { apiVersion: 'meshfetch/v1', services: { Payments: { endpoints: ['http://127.0.0.1:1'] } } } })).to.throw(
+      MeshError,
+      `services.Payments: the name must be ${rule}`,
+    );
+    const mesh = createMesh({ env: {} });
+    try {
+      expect(() => mesh.client('Payments')).to.throw(MeshError, `mesh.client("Payments"): a service name is ${rule}`);
+      expect(mesh.client('payments').service).to.equal('payments');
+    } finally {
+      await mesh.close();
+    }
+  });
+});
