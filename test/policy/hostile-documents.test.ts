@@ -6,21 +6,14 @@ import { createMesh, ErrorCode, MeshError } from '../../lib/index.ts';
 import { compilePolicy } from '../../lib/policy/compile.ts';
 import { loadPolicyFile } from '../../lib/policy/load.ts';
 import { Harness, TRANSPORTS, recordEvents, upPolicy } from '../helpers/fault-server.ts';
+import { thrownMeshError } from '../helpers/rejection.ts';
 
 const V1 = 'meshfetch/v1';
 const LIMIT = 'a duration of at most 2147483647ms (about 24.8 days, the longest a timer can wait)';
 
 /** The problem lines of the MESHFETCH_CONFIG error `fn` throws. */
 function problems(fn: () => unknown): string[] {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, 'expected a MESHFETCH_CONFIG error').to.be.instanceOf(MeshError);
-  expect((caught as MeshError).code).to.equal(ErrorCode.Config);
-  return (caught as MeshError).message.split('\n').slice(1).map((line) => line.trim());
+  return thrownMeshError(fn, ErrorCode.Config).message.split('\n').slice(1).map((line) => line.trim());
 }
 
 describe('policy: hostile documents', function () {

@@ -4,17 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, MeshError } from '../../lib/index.ts';
 import { loadPolicyFile, parsePolicyText } from '../../lib/policy/load.ts';
+import { thrownMeshError } from '../helpers/rejection.ts';
 
 function configFailure(fn: () => unknown): MeshError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, 'expected a MESHFETCH_CONFIG error').to.be.instanceOf(MeshError);
-  expect((caught as MeshError).code).to.equal(ErrorCode.Config);
-  return caught as MeshError;
+  return thrownMeshError(fn, ErrorCode.Config);
 }
 
 describe('policy files', () => {
