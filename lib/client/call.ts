@@ -34,7 +34,7 @@ export interface OutgoingCall {
   readonly headers: HeaderRecord;
   readonly body: RequestBody | null;
   /** The policy the call runs under; set by startCall. */
-  policy?: CallPolicy;
+  policy: CallPolicy | undefined;
 }
 
 const NO_ENDPOINTS: readonly Endpoint[] = [];
@@ -73,7 +73,7 @@ export function startCall(core: MeshCore, call: OutgoingCall, options: CallOptio
   call.route = resolved.route;
   call.policy = resolved.policy;
   const incoming = currentIncomingCall();
-  let deadline = Date.now() + callerTimeout(options.timeout);
+  let deadline = options.timeout === undefined ? Infinity : Date.now() + callerTimeout(options.timeout);
   let signal = options.signal;
   if (incoming) {
     deadline = Math.min(deadline, incoming.deadline);

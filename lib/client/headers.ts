@@ -2,15 +2,18 @@ import type { HeaderRecord } from '../pipeline/types.ts';
 
 /**
  * Any HeadersInit (Headers, pairs, or a record) as a lower-case header record the transports take.
- * The record has no prototype, so a header named "constructor" or "__proto__" is a header like any other.
+ * Names are own keys only, so a header named "constructor" or "__proto__" is a header like any other
+ * (a plain object, not a prototype-less one, which V8 keeps in its slower dictionary mode).
  */
 export function toHeaderRecord(init: HeadersInit | Record<string, string | string[] | undefined> | undefined): HeaderRecord {
-  const out: HeaderRecord = Object.create(null);
+  const out: HeaderRecord = {};
   if (init === undefined) return out;
   const add = (name: string, value: string | string[]): void => {
     const key = name.toLowerCase();
-    const existing = out[key];
-    out[key] = existing === undefined ? value : [existing, value].flat();
+    const existing = Object.hasOwn(out, key) ? out[key] : undefined;
+    const merged = existing === undefined ? value : [existing, value].flat();
+    if (key === '__proto__') Object.defineProperty(out, key, { value: merged, enumerable: true, writable: true, configurable: true });
+    else out[key] = merged;
   };
   if (init instanceof Headers) {
     init.forEach((value, name) => add(name, value));

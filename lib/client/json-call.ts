@@ -41,7 +41,7 @@ export async function jsonCall(
   const headers = toHeaderRecord(options.headers);
   headers.accept ??= 'application/json';
   const body = requestBody(options, headers);
-  const call: OutgoingCall = { service, route, method, origin: '', path: withQuery(path, options.query), headers, body };
+  const call: OutgoingCall = { service, route, method, origin: '', path: withQuery(path, options.query), headers, body, policy: undefined };
   const res = await startCall(core, call, options);
   if (res.status >= 200 && res.status < 300) {
     if (method !== 'HEAD' && res.status !== 204) {

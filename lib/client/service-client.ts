@@ -51,7 +51,7 @@ export class ServiceClient {
     const { origin, path, url } = target(input, this.service);
     const res = await startCall(
       this.#core,
-      { service: this.service, route: init.route, method, origin, path, headers, body },
+      { service: this.service, route: init.route, method, origin, path, headers, body, policy: undefined },
       { signal: init.signal ?? request?.signal ?? undefined, timeout: init.timeout },
     );
     return toWebResponse(res, method, url);
