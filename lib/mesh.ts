@@ -15,7 +15,7 @@ import type { Logger } from './log.ts';
 import { compose } from './pipeline/compose.ts';
 import { buildStack } from './pipeline/layers.ts';
 import { DEFAULT_STACK } from './stack.ts';
-import type { Layer, MiddlewareSpec } from './pipeline/layers.ts';
+import type { Layer, LayerDeps, MiddlewareSpec } from './pipeline/layers.ts';
 import { BUILT_IN_POLICY, compilePolicy } from './policy/compile.ts';
 import type { CompiledPolicy } from './policy/compile.ts';
 import { SERVICE_NAME, SERVICE_NAME_RULE } from './policy/document-schema.ts';
@@ -79,7 +79,12 @@ export class Mesh {
       tls: this.settings.tls,
       connectTimeoutFor: (origin) => this.#policyForOrigin(origin).connectTimeout,
     });
-    const deps = { events: this.#events, random: options.random ?? Math.random, shutdown: this.#shutdown.signal };
+    const deps: LayerDeps = {
+      events: this.#events,
+      random: options.random ?? Math.random,
+      shutdown: this.#shutdown.signal,
+      onPolicy: (listener) => this.#store.onInstall(listener),
+    };
     const stack = buildStack(options.layers ?? DEFAULT_STACK, deps, options.middleware);
     const handler = compose(
       stack.map((entry) => entry.middleware),

@@ -1,5 +1,6 @@
 import { configError } from '../errors.ts';
 import type { MeshEvents } from '../events.ts';
+import type { CompiledPolicy } from '../policy/compile.ts';
 import type { Middleware } from './types.ts';
 
 /**
@@ -12,6 +13,11 @@ export interface LayerDeps {
   readonly random: () => number;
   /** Aborted by mesh.close(): a layer releases its per-destination state (and any shared timer) then. */
   readonly shutdown: AbortSignal;
+  /**
+   * Calls `listener` with each policy installed from now on, so that a layer can drop the state of
+   * services that left the policy; returns the unsubscriber.
+   */
+  readonly onPolicy: (listener: (policy: CompiledPolicy) => void) => () => void;
 }
 
 /** A built-in layer of a stack. `why` is the reason for its position. */

@@ -8,6 +8,7 @@ export class PolicyStore {
   #current: CompiledPolicy | undefined;
   #ready: Promise<CompiledPolicy>;
   #resolveReady!: (policy: CompiledPolicy) => void;
+  readonly #listeners = new Set<(policy: CompiledPolicy) => void>();
 
   constructor(initial?: CompiledPolicy) {
     this.#ready = new Promise((resolve) => (this.#resolveReady = resolve));
@@ -27,5 +28,12 @@ export class PolicyStore {
     const previous = this.#current;
     this.#current = policy;
     if (!previous) this.#resolveReady(policy);
+    for (const listener of this.#listeners) listener(policy);
+  }
+
+  /** Calls `listener` with every policy installed from now on; returns the unsubscriber. */
+  onInstall(listener: (policy: CompiledPolicy) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 }

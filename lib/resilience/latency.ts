@@ -1,3 +1,4 @@
+import type { LayerDeps } from '../pipeline/layers.ts';
 import { PerService } from '../pipeline/per-service.ts';
 import type { CallContext } from '../pipeline/types.ts';
 
@@ -39,7 +40,11 @@ type Destination = Pick<CallContext, 'service' | 'route' | 'endpoints'>;
  * PerService says, and in routes per service (a route name may come from the caller).
  */
 export class LatencyTracker {
-  readonly #services = new PerService<Map<string | undefined, LatencyHistogram>>(() => new Map());
+  readonly #services: PerService<Map<string | undefined, LatencyHistogram>>;
+
+  constructor(deps?: Pick<LayerDeps, 'onPolicy' | 'shutdown'>) {
+    this.#services = new PerService(() => new Map(), deps);
+  }
 
   #histogram(ctx: Destination): LatencyHistogram {
     const routes = this.#services.get(ctx);

@@ -1,3 +1,4 @@
+import type { LayerDeps } from '../pipeline/layers.ts';
 import { PerService } from '../pipeline/per-service.ts';
 import type { CallContext } from '../pipeline/types.ts';
 import type { RetryPolicy } from '../policy/types.ts';
@@ -69,7 +70,11 @@ export class RetryBudget {
  * other's counts; a service keeps at most a few settings (old ones are dropped first).
  */
 export class RetryBudgets {
-  readonly #byService = new PerService<Map<string, RetryBudget>>(() => new Map());
+  readonly #byService: PerService<Map<string, RetryBudget>>;
+
+  constructor(deps?: Pick<LayerDeps, 'onPolicy' | 'shutdown'>) {
+    this.#byService = new PerService(() => new Map(), deps);
+  }
 
   for(ctx: Pick<CallContext, 'service' | 'endpoints'>, settings: BudgetSettings): RetryBudget {
     const budgets = this.#byService.get(ctx);

@@ -46,8 +46,8 @@ class RetryableStatus extends Error {
  */
 export function retryLayer(deps: LayerDeps): Middleware {
   const { random, events } = deps;
-  const budgets = new RetryBudgets();
-  const hedgeDeps = { events, latency: new LatencyTracker() };
+  const budgets = new RetryBudgets(deps);
+  const hedgeDeps = { events, latency: new LatencyTracker(deps) };
   return (next) => {
     return async (req, ctx) => {
       const { retry, hedge } = ctx.policy;

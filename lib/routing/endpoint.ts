@@ -1,4 +1,5 @@
 import { configError } from '../errors.ts';
+import type { LayerDeps } from '../pipeline/layers.ts';
 import { PerService } from '../pipeline/per-service.ts';
 import type { Middleware } from '../pipeline/types.ts';
 
@@ -6,8 +7,8 @@ import type { Middleware } from '../pipeline/types.ts';
  * Picks the endpoint for each attempt, round-robin per service, so that a retry may land on another
  * endpoint. A request whose origin is already set (an absolute URL) keeps it.
  */
-export function endpointLayer(): Middleware {
-  const cursors = new PerService(() => ({ next: 0 }));
+export function endpointLayer(deps: LayerDeps): Middleware {
+  const cursors = new PerService(() => ({ next: 0 }), deps);
   return (next) => (req, ctx) => {
     if (req.origin) return next(req, ctx);
     const { endpoints } = ctx;
