@@ -1,5 +1,5 @@
-import { HttpStatusError } from '../errors.ts';
-import type { HeaderRecord, RequestBody } from '../pipeline/types.ts';
+import { HttpStatusError, MeshError } from '../errors.ts';
+import type { HeaderRecord, MeshResponse, RequestBody } from '../pipeline/types.ts';
 import { toRequestBody } from '../transport/request-body.ts';
 import { bodyTooLarge, readErrorBody, readJson } from '../transport/response-body.ts';
 import type { CallOptions, MeshCore, OutgoingCall } from './call.ts';
@@ -26,6 +26,25 @@ function requestBody(options: JsonCallOptions, headers: HeaderRecord): RequestBo
   return options.body === undefined ? null : toRequestBody(options.body, headers);
 }
 
+/** A 2xx body of at most the policy's jsonBodyLimit, parsed; its errors name the call's service and route. */
+async function readLimitedJson(res: MeshResponse, call: OutgoingCall): Promise<unknown> {
+  const limit = call.policy!.jsonBodyLimit;
+  try {
+    // A body that says up front it is too large is refused before any of it is read.
+    if (Number(res.headers['content-length']) > limit) {
+      res.body.destroy();
+      throw bodyTooLarge(limit);
+    }
+    return await readJson(res.body, limit);
+  } catch (err) {
+    if (err instanceof MeshError) {
+      err.service ??= call.service;
+      err.route ??= call.route;
+    }
+    throw err;
+  }
+}
+
 /**
  * One JSON call: no WHATWG Response is built. Resolves to the parsed body of a 2xx answer (undefined
  * when it is empty) and rejects with HttpStatusError, carrying status and body, otherwise.
@@ -44,18 +63,7 @@ export async function jsonCall(
   const call: OutgoingCall = { service, route, method, origin: '', path: withQuery(path, options.query), headers, body, policy: undefined };
   const res = await startCall(core, call, options);
   if (res.status >= 200 && res.status < 300) {
-    if (method !== 'HEAD' && res.status !== 204) {
-      const limit = call.policy!.jsonBodyLimit;
-      // A body that says up front it is too large is refused before any of it is read.
-      if (Number(res.headers['content-length']) > limit) {
-        const err = bodyTooLarge(limit);
-        err.service = service;
-        err.route = call.route;
-        res.body.destroy();
-        throw err;
-      }
-      return readJson(res.body, limit);
-    }
+    if (method !== 'HEAD' && res.status !== 204) return readLimitedJson(res, call);
     res.body.resume();
     return undefined;
   }

@@ -150,6 +150,7 @@ for (const { name, create } of TRANSPORTS) {
         const client = h.mesh(upPolicy(chunked.origin, { jsonBodyLimit: 65536 })).client('up');
         const err = await rejection(client.get('/endless'));
         expect((err as MeshError).code, String(err)).to.equal(ErrorCode.BodyTooLarge);
+        expect((err as MeshError).service).to.equal('up');
         await gone;
         expect(written).to.be.below(16 * 1024 * 1024);
       });
