@@ -3,7 +3,7 @@ import { configError } from '../errors.ts';
 import type { LogLevel } from '../log.ts';
 import { LOG_LEVELS } from '../log.ts';
 import type { TlsMaterial } from '../transport/types.ts';
-import { TlsFiles, withoutUserinfo } from './secrets.ts';
+import { TlsPems, withoutUserinfo } from './secrets.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -36,7 +36,7 @@ export interface MeshSettings {
 }
 
 /**
- * The settings in force. The secrets (the admin token; the TLS key, in TlsFiles) are private fields
+ * The settings in force. The secrets (the admin token; the TLS key, in TlsPems) are private fields
  * behind getters: util.inspect(mesh), console.log(mesh.settings) and JSON.stringify print every other
  * setting and never them.
  */
@@ -44,12 +44,12 @@ class ResolvedSettings implements MeshSettings {
   readonly service: string;
   readonly controlPlane: URL | undefined;
   readonly policyFile: string | undefined;
-  readonly tls: TlsFiles;
+  readonly tls: TlsPems;
   readonly cacheDir: string | undefined;
   readonly logLevel: LogLevel;
   readonly #adminToken: string | undefined;
 
-  constructor(settings: Omit<MeshSettings, 'tls'> & { tls: TlsFiles }) {
+  constructor(settings: Omit<MeshSettings, 'tls'> & { tls: TlsPems }) {
     this.service = settings.service;
     this.controlPlane = settings.controlPlane;
     this.policyFile = settings.policyFile;
@@ -128,7 +128,7 @@ export function resolveSettings(options: EnvironmentOptions, env: Env): MeshSett
     const missing = cert.value === undefined ? cert.where : key.where;
     throw configError(`${missing}: must be set together with ${cert.value === undefined ? key.where : cert.where}`);
   }
-  const tls = new TlsFiles(
+  const tls = new TlsPems(
     readPem(cert.value, cert.where, 'the client certificate'),
     readPem(key.value, key.where, 'the client private key'),
     readPem(ca.value, ca.where, 'the CA bundle'),

@@ -12,7 +12,7 @@ export function withoutUserinfo(text: string): string {
  * The client's TLS files. The private key is a private field behind a getter, so util.inspect,
  * console.log, JSON.stringify and object spread never print it; the transports read `key` directly.
  */
-export class TlsFiles implements TlsMaterial {
+export class TlsPems implements TlsMaterial {
   readonly cert: string | undefined;
   readonly ca: string | undefined;
   readonly #key: string | undefined;
