@@ -15,6 +15,7 @@ export const ErrorCode = {
   Body: 'MESHFETCH_BODY',
   BodyTooLarge: 'MESHFETCH_BODY_TOO_LARGE',
   Closed: 'MESHFETCH_CLOSED',
+  Conflict: 'MESHFETCH_CONFLICT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

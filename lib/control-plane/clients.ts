@@ -1,0 +1,81 @@
+/** What the control plane knows of one client (one mesh instance). */
+export interface ClientRecord {
+  service: string;
+  instance: string;
+  /** The revision the client last said it applied. */
+  revision: string | undefined;
+  /** The revision it last refused, and why; cleared when it applies a newer one. */
+  rejectedRevision: string | undefined;
+  lastError: string | undefined;
+  lastSeen: string;
+  /** Open watch streams from this instance (0 or 1 in practice). */
+  watching: number;
+}
+
+export interface ClientReport {
+  service: string;
+  instance: string;
+  revision: string | undefined;
+  status: 'applied' | 'rejected';
+  error: string | undefined;
+}
+
+/**
+ * Every client seen, by instance id. Bounded: past `limit` entries the one seen longest ago and not
+ * watching is forgotten, so a flood of made-up instance ids cannot grow memory without end.
+ */
+export class ClientRegistry {
+  readonly #byInstance = new Map<string, ClientRecord>();
+  readonly #limit: number;
+
+  constructor(limit = 10_000) {
+    this.#limit = limit;
+  }
+
+  report(report: ClientReport): ClientRecord {
+    const record = this.#touch(report.service, report.instance);
+    if (report.status === 'applied') {
+      record.revision = report.revision;
+      record.rejectedRevision = undefined;
+      record.lastError = undefined;
+    } else {
+      record.rejectedRevision = report.revision;
+      record.lastError = report.error;
+    }
+    return record;
+  }
+
+  /** A watch stream opened; the returned function is called when it closes. */
+  watching(service: string, instance: string): () => void {
+    const record = this.#touch(service, instance);
+    record.watching++;
+    return () => {
+      record.watching--;
+      record.lastSeen = new Date().toISOString();
+    };
+  }
+
+  list(): ClientRecord[] {
+    return [...this.#byInstance.values()].sort((a, b) => a.service.localeCompare(b.service) || a.instance.localeCompare(b.instance));
+  }
+
+  #touch(service: string, instance: string): ClientRecord {
+    let record = this.#byInstance.get(instance);
+    if (!record) {
+      if (this.#byInstance.size >= this.#limit) this.#evictOne();
+      record = { service, instance, revision: undefined, rejectedRevision: undefined, lastError: undefined, lastSeen: '', watching: 0 };
+      this.#byInstance.set(instance, record);
+    }
+    record.service = service;
+    record.lastSeen = new Date().toISOString();
+    return record;
+  }
+
+  #evictOne(): void {
+    let oldest: ClientRecord | undefined;
+    for (const record of this.#byInstance.values()) {
+      if (record.watching === 0 && (!oldest || record.lastSeen < oldest.lastSeen)) oldest = record;
+    }
+    if (oldest) this.#byInstance.delete(oldest.instance);
+  }
+}

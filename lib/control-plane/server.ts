@@ -1,0 +1,143 @@
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolveSettings } from '../config/options.ts';
+import { configError } from '../errors.ts';
+import { createLogger } from '../log.ts';
+import type { LogLevel, Logger } from '../log.ts';
+import { addClientRoutes } from './client-routes.ts';
+import { ClientRegistry } from './clients.ts';
+import { FileRevisionStore } from './file-store.ts';
+import { Refusal, sendJson, sendRefusal } from './http.ts';
+import { ControlPlaneMetrics } from './metrics.ts';
+import { addPolicyRoutes } from './policy-routes.ts';
+import { validateWithClientRules } from './revision.ts';
+import type { DocumentValidator } from './revision.ts';
+import { Router } from './router.ts';
+import type { RevisionStore } from './store.ts';
+import { WatchHub } from './watch-hub.ts';
+
+export interface ControlPlaneOptions {
+  /** The policy file (YAML or JSON) that is the store. Required unless `store` is given. */
+  policyFile?: string;
+  /** A store of your own (implements RevisionStore); wins over policyFile. */
+  store?: RevisionStore;
+  /** Port to listen on (default 0: any free port; cp.url says which). */
+  port?: number;
+  /** Address to bind (default 127.0.0.1). */
+  host?: string;
+  /** Token for PUT and rollback (default MESHFETCH_ADMIN_TOKEN); without one, writes are refused. Never logged. */
+  adminToken?: string;
+  /** Revisions kept for rollback (default 10). */
+  historyLimit?: number;
+  /** Milliseconds between heartbeats on each watch stream (default 15000). */
+  heartbeatInterval?: number;
+  /** Largest accepted request body in bytes (default 1 MiB). */
+  maxBodyBytes?: number;
+  logLevel?: LogLevel;
+  logger?: Logger;
+  /**
+   * How documents are validated (default: the client's own compilePolicy). Override only to serve
+   * clients of another version, e.g. to accept a key this version does not know.
+   */
+  validate?: DocumentValidator;
+  /** Where MESHFETCH_* variables are read from (default process.env). */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+export interface ControlPlane {
+  /** e.g. "http://127.0.0.1:7878" */
+  readonly url: string;
+  readonly port: number;
+  /** The revision in force. */
+  revision(): string;
+  /** Ends every watch stream, stops listening and releases the store. */
+  close(): Promise<void>;
+}
+
+/** Starts the control plane: policy reads, watch streams, publishes, rollbacks, client reports, metrics. */
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const settings = resolveSettings({ adminToken: options.adminToken, logLevel: options.logLevel }, options.env ?? process.env);
+  const logger = options.logger ?? createLogger(settings.logLevel);
+  const metrics = new ControlPlaneMetrics();
+  const validate = options.validate ?? validateWithClientRules;
+  const store = options.store ?? (await openFileStore(options, logger, metrics, validate));
+  const hub = new WatchHub(store.current(), metrics, options.heartbeatInterval ?? 15_000);
+  const clients = new ClientRegistry();
+  metrics.inForce(store.current().revision);
+  const unwatch = store.watch((revision) => {
+    hub.publish(revision);
+    metrics.publishes.inc({ source: revision.source });
+    metrics.inForce(revision.revision);
+  });
+
+  const router = new Router();
+  addPolicyRoutes(router, { store, hub, clients, adminToken: settings.adminToken, maxBodyBytes: options.maxBodyBytes ?? 1 << 20, validate });
+  addClientRoutes(router, clients, metrics);
+  router.add('GET', '/healthz', (_req, res) => {
+    const healthy = store.healthy();
+    sendJson(res, healthy ? 200 : 503, { status: healthy ? 'ok' : 'degraded', revision: store.current().revision, watchers: hub.size });
+  });
+  router.add('GET', '/metrics', async (_req, res) => {
+    const text = await metrics.registry.metrics();
+    res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
+  });
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      await router.dispatch(req, res);
+    } catch (err) {
+      if (err instanceof Refusal) {
+        metrics.rejects.inc({ reason: err.reason });
+        logger.info('request refused', { method: req.method, path: req.url?.slice(0, 200), status: err.status, reason: err.reason });
+        if (!res.headersSent) sendRefusal(res, err);
+        return;
+      }
+      logger.error('request failed', { method: req.method, path: req.url?.slice(0, 200), error: String(err) });
+      if (res.headersSent) res.destroy();
+      else sendJson(res, 500, { error: { status: 500, reason: 'internal', message: 'internal error; see the control plane log' } });
+    }
+  };
+  const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => void handle(req, res));
+  server.listen(options.port ?? 0, options.host ?? '127.0.0.1');
+  try {
+    await once(server, 'listening');
+  } catch (err) {
+    hub.close();
+    await store.close();
+    throw configError(`control plane cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 0}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, err);
+  }
+  const { address, port } = server.address() as AddressInfo;
+  const host = address.includes(':') ? `[${address}]` : address;
+  logger.info('control plane listening', { url: `http://${host}:${port}`, revision: store.current().revision });
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    revision: () => store.current().revision,
+    close() {
+      closing ??= (async () => {
+        unwatch();
+        hub.close();
+        server.close();
+        server.closeAllConnections();
+        await once(server, 'close');
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function openFileStore(options: ControlPlaneOptions, logger: Logger, metrics: ControlPlaneMetrics, validate: DocumentValidator): Promise<RevisionStore> {
+  if (options.policyFile === undefined) throw configError('startControlPlane: set policyFile (the policy file that is the store) or store');
+  return FileRevisionStore.open({
+    path: options.policyFile,
+    logger,
+    validate,
+    historyLimit: options.historyLimit,
+    onRefusedEdit: () => metrics.rejects.inc({ reason: 'file-edit' }),
+  });
+}
