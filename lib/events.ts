@@ -16,7 +16,12 @@ export interface MeshEventMap {
   ejection: { service: string; endpoint: string; ejected: boolean; duration: number };
   /** This mesh's certificate material: loaded, rotated, refused, or near or past its expiry. */
   certificate: { state: CertificateState; notAfter: number | undefined; subject: string | undefined; reason: string | undefined };
+  /** A policy revision went in force (applied), or was refused and the one in force stays (applied: false). */
+  policy: { revision: string | undefined; source: PolicySource; applied: boolean; error: string | undefined };
 }
+
+/** Where a policy in force came from. */
+export type PolicySource = 'control-plane' | 'cache' | 'file' | 'option' | 'defaults';
 
 export type CircuitState = 'closed' | 'open' | 'half-open';
 export type CertificateState = 'loaded' | 'rotated' | 'refused' | 'expiring' | 'expired';

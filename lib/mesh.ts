@@ -1,15 +1,20 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { resolveSettings } from './config/options.ts';
 import type { EnvironmentOptions, MeshSettings } from './config/options.ts';
 import type { ServiceContract, TypedRoutes } from './client/contract.ts';
+import { waitForPolicy } from './client/call.ts';
 import type { MeshCore } from './client/call.ts';
 import { fetchTarget } from './client/fetch-target.ts';
 import { passThrough } from './client/pass-through.ts';
+import { RemotePolicy } from './control-plane-client/remote-policy.ts';
+import type { ControlPlaneTiming } from './control-plane-client/remote-policy.ts';
 import { ServiceClient } from './client/service-client.ts';
 import { typedClient } from './client/typed-client.ts';
 import type { MeshRequestInit } from './client/service-client.ts';
 import { configError } from './errors.ts';
 import { MeshEvents } from './events.ts';
-import type { MeshEventListener, MeshEventName } from './events.ts';
+import type { MeshEventListener, MeshEventName, PolicySource } from './events.ts';
 import { createLogger } from './log.ts';
 import type { Logger } from './log.ts';
 import { compose } from './pipeline/compose.ts';
@@ -46,6 +51,8 @@ export interface MeshOptions extends EnvironmentOptions {
    * fewer layers; to add behaviour, use `middleware`.
    */
   layers?: readonly Layer[];
+  /** Pacing against the control plane (fallback delay, reconnect backoff, silence timeout), in ms. */
+  controlPlaneTiming?: Partial<ControlPlaneTiming>;
 }
 
 function requestInit(request: Request): RequestInit {
@@ -69,12 +76,16 @@ export class Mesh {
   readonly #events = new MeshEvents();
   readonly #stats = new StatsCollector(this.#events);
   readonly #shutdown = new AbortController();
+  readonly #remote: RemotePolicy | undefined;
+  /** This mesh's id in the control plane's client list: several meshes may share a process. */
+  readonly instance = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
 
   constructor(options: MeshOptions = {}) {
     this.settings = resolveSettings(options, options.env ?? process.env);
     const readyTimeout = checkReadyTimeout(options.readyTimeout);
     this.logger = createLogger(this.settings.logLevel);
-    this.#store = new PolicyStore(this.#initialPolicy(options));
+    const initial = this.#initialPolicy(options);
+    this.#store = new PolicyStore(this.settings.controlPlane ? undefined : initial.policy);
     this.#transport = (options.transport ?? undiciTransport())({
       tls: this.settings.tls,
       connectTimeoutFor: (origin) => this.#policyForOrigin(origin).connectTimeout,
@@ -92,8 +103,18 @@ export class Mesh {
     );
     this.#core = { store: this.#store, handler, readyTimeout, closed: false };
     if (this.settings.controlPlane) {
-      this.logger.warn('the control plane client is not built yet; MESHFETCH_CONTROL_PLANE is validated but not used', {
-        controlPlane: this.settings.controlPlane.origin,
+      this.#remote = new RemotePolicy({
+        controlPlane: this.settings.controlPlane,
+        service: this.settings.service,
+        instance: this.instance,
+        store: this.#store,
+        events: this.#events,
+        logger: this.logger,
+        tls: this.settings.tls,
+        random: deps.random,
+        cacheDir: this.settings.cacheDir,
+        fallback: initial,
+        timing: options.controlPlaneTiming,
       });
     }
   }
@@ -104,10 +125,11 @@ export class Mesh {
     return policy.byOrigin.get(origin)?.policy ?? policy.defaults;
   }
 
-  #initialPolicy(options: MeshOptions): CompiledPolicy {
-    if (options.policy !== undefined) return compilePolicy(options.policy, 'createMesh option policy');
-    if (this.settings.policyFile !== undefined) return loadPolicyFile(this.settings.policyFile);
-    return BUILT_IN_POLICY;
+  /** The local policy: in force at once, or with a control plane, what it falls back to. */
+  #initialPolicy(options: MeshOptions): { policy: CompiledPolicy; source: PolicySource } {
+    if (options.policy !== undefined) return { policy: compilePolicy(options.policy, 'createMesh option policy'), source: 'option' };
+    if (this.settings.policyFile !== undefined) return { policy: loadPolicyFile(this.settings.policyFile), source: 'file' };
+    return { policy: BUILT_IN_POLICY, source: 'defaults' };
   }
 
   /** This service's name, as it appears in metrics, spans and authorization. */
@@ -130,9 +152,13 @@ export class Mesh {
     return this.#stats.snapshot();
   }
 
-  /** Resolves once a policy is in force. */
-  async ready(): Promise<void> {
-    await this.#store.ready();
+  /**
+   * Resolves once a policy is in force: at once without a control plane; with one, when its first
+   * revision (or, if it cannot be reached, the cache, the file or the defaults) is in force. Rejects
+   * with MESHFETCH_CONFIG after readyTimeout.
+   */
+  ready(): Promise<void> {
+    return waitForPolicy(this.#core, 'the control plane');
   }
 
   /**
@@ -166,6 +192,7 @@ export class Mesh {
    */
   async fetch(input: string | URL | Request, init?: MeshRequestInit): Promise<Response> {
     const url = new URL(input instanceof Request ? input.url : String(input));
+    if (!this.#store.current) await waitForPolicy(this.#core, url.hostname, { signal: init?.signal ?? undefined, timeout: init?.timeout });
     const target = fetchTarget(this.#store.current, url);
     switch (target.kind) {
       case 'service': {
@@ -184,7 +211,7 @@ export class Mesh {
     if (this.#core.closed) return;
     this.#core.closed = true;
     this.#shutdown.abort();
-    await this.#transport.close();
+    await Promise.all([this.#remote?.close(), this.#transport.close()]);
   }
 }
 

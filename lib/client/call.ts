@@ -51,16 +51,29 @@ export function callerTimeout(timeout: unknown): number {
   return timeout;
 }
 
-function waitForPolicy(core: MeshCore, service: string): Promise<void> {
+/**
+ * Waits for a first policy to be in force, at most the mesh's readyTimeout or the call's own timeout,
+ * whichever is shorter; the call's signal aborts the wait with its reason.
+ */
+export function waitForPolicy(core: MeshCore, service: string, options: CallOptions = {}): Promise<void> {
+  if (core.store.current) return Promise.resolve();
+  const { signal } = options;
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  const limit = Math.max(0, Math.min(core.readyTimeout, callerTimeout(options.timeout), (currentIncomingCall()?.deadline ?? Infinity) - Date.now()));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new MeshError(ErrorCode.Config, `no policy in force after ${core.readyTimeout}ms; cannot call ${service}`, { service })),
-      core.readyTimeout,
-    );
-    void core.store.ready().then(() => {
+    const settle = (error?: unknown): void => {
       clearTimeout(timer);
-      resolve();
-    });
+      signal?.removeEventListener('abort', onAbort);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onAbort = (): void => settle(signal!.reason);
+    const timer = setTimeout(
+      () => settle(new MeshError(ErrorCode.Config, `no policy in force after ${limit}ms; cannot call ${service}`, { service })),
+      limit,
+    );
+    signal?.addEventListener('abort', onAbort, { once: true });
+    void core.store.ready().then(() => settle());
   });
 }
 
@@ -68,7 +81,11 @@ function waitForPolicy(core: MeshCore, service: string): Promise<void> {
 export function startCall(core: MeshCore, call: OutgoingCall, options: CallOptions): Promise<MeshResponse> {
   if (core.closed) return Promise.reject(new MeshError(ErrorCode.Closed, `mesh is closed; cannot call ${call.service}`, { service: call.service }));
   const policy = core.store.current;
-  if (policy === undefined) return waitForPolicy(core, call.service).then(() => startCall(core, call, options));
+  if (policy === undefined) {
+    const waitStarted = Date.now();
+    const remaining = (): CallOptions => (options.timeout === undefined ? options : { ...options, timeout: Math.max(0, options.timeout - (Date.now() - waitStarted)) });
+    return waitForPolicy(core, call.service, options).then(() => startCall(core, call, remaining()));
+  }
   const resolved = resolveCall(policy, call.service, call.route, call.method, call.path);
   call.route = resolved.route;
   call.policy = resolved.policy;

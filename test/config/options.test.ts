@@ -161,20 +161,6 @@ describe('createMesh() options and environment variables', () => {
       expect(mesh({ env: { ...quiet, MESHFETCH_CONTROL_PLANE: 'http://127.0.0.1:7000' } }).settings.controlPlane?.origin).to.equal('http://127.0.0.1:7000');
     });
 
-    it('warns once, on stderr, that the control plane client is not built yet', () => {
-      const lines: string[] = [];
-      const write = process.stderr.write;
-      process.stderr.write = ((line: string) => lines.push(line) > 0) as typeof process.stderr.write;
-      try {
-        mesh({ env: { MESHFETCH_CONTROL_PLANE: 'http://127.0.0.1:7000/', MESHFETCH_ADMIN_TOKEN: 'a-very-secret-token-value' } });
-      } finally {
-        process.stderr.write = write;
-      }
-      expect(lines).to.have.length(1);
-      expect(JSON.parse(lines[0]!)).to.include({ level: 'warn', controlPlane: 'http://127.0.0.1:7000' });
-      expect(lines[0]).to.not.contain('a-very-secret-token-value');
-    });
-
     it('rejects anything else, naming the variable and the value', () => {
       for (const value of ['config.internal:7000', 'not a url', 'ftp://config.internal']) {
         expect(configFailure({ env: { MESHFETCH_CONTROL_PLANE: value } }).message).to.equal(

@@ -1,0 +1,80 @@
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Logger } from '../log.ts';
+import type { TlsMaterial } from '../transport/types.ts';
+
+export interface RevisionReport {
+  readonly revision: string | undefined;
+  readonly status: 'applied' | 'rejected';
+  readonly error: string | undefined;
+}
+
+/**
+ * Tells the control plane which revision this client applied or refused (POST /v1/clients/report).
+ * Only the latest report matters: one is in flight at a time, a newer one replaces a waiting one, and
+ * a report that could not be delivered is sent again when the watch reconnects (flush()).
+ */
+export class RevisionReporter {
+  readonly #url: URL;
+  readonly #identity: { service: string; instance: string };
+  readonly #logger: Logger;
+  readonly #agent: HttpAgent;
+  #latest: RevisionReport | undefined;
+  #delivered = true;
+  #sending = false;
+
+  constructor(controlPlane: URL, identity: { service: string; instance: string }, tls: TlsMaterial, logger: Logger) {
+    this.#url = new URL('/v1/clients/report', controlPlane);
+    this.#identity = identity;
+    this.#logger = logger;
+    this.#agent = controlPlane.protocol === 'https:' ? new HttpsAgent({ keepAlive: true, cert: tls.cert, key: tls.key, ca: tls.ca }) : new HttpAgent({ keepAlive: true });
+  }
+
+  report(report: RevisionReport): void {
+    this.#latest = report;
+    this.#delivered = false;
+    this.flush();
+  }
+
+  /** Sends the latest report if it has not been delivered yet. */
+  flush(): void {
+    if (this.#sending || this.#delivered || !this.#latest) return;
+    const report = this.#latest;
+    this.#sending = true;
+    this.#post({ ...this.#identity, ...report }).then(
+      () => {
+        this.#sending = false;
+        if (this.#latest === report) this.#delivered = true;
+        else this.flush();
+      },
+      (err: unknown) => {
+        this.#sending = false;
+        this.#logger.debug('revision report not delivered; it is sent again on reconnect', { error: String(err) });
+      },
+    );
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+
+  #post(body: object): Promise<void> {
+    const text = JSON.stringify(body);
+    const send = this.#url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = send(this.#url, {
+        method: 'POST',
+        agent: this.#agent,
+        timeout: 5_000,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
+      });
+      req.on('timeout', () => req.destroy(new Error('report timed out')));
+      req.on('error', reject);
+      req.on('response', (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 204 ? resolve() : reject(new Error(`report answered HTTP ${res.statusCode}`))));
+      });
+      req.end(text);
+    });
+  }
+}
