@@ -22,7 +22,7 @@ export { undiciTransport } from './transport/undici.ts';
 export type { UndiciTransportOptions } from './transport/undici.ts';
 export type { TlsMaterial, Transport, TransportFactory, TransportSettings } from './transport/types.ts';
 export type { LogLevel } from './log.ts';
-export type { CertificateState, CircuitState, GiveUpReason, MeshEventListener, MeshEventMap, MeshEventName } from './events.ts';
+export type { CertificateState, CircuitState, GiveUpReason, MeshEventListener, MeshEventMap, MeshEventName, PolicySource } from './events.ts';
 export {
   ATTEMPT_HEADER,
   DEADLINE_HEADER,
@@ -32,3 +32,9 @@ export {
 } from './resilience/deadline-context.ts';
 export type { IncomingCall } from './resilience/deadline-context.ts';
 export type { MeshStatsSnapshot, ServiceStats } from './telemetry/stats.ts';
+export { startControlPlane } from './control-plane/server.ts';
+export type { ControlPlane, ControlPlaneOptions } from './control-plane/server.ts';
+export type { RevisionStore, PutOptions } from './control-plane/store.ts';
+export { RevisionConflict } from './control-plane/store.ts';
+export type { Revision, RevisionSource, DocumentValidator } from './control-plane/revision.ts';
+export type { ControlPlaneTiming } from './control-plane-client/remote-policy.ts';

@@ -2,9 +2,14 @@
 import { createRequire } from 'node:module';
 import { createProgram, runProgram } from './program.ts';
 import type { CommandModule } from './program.ts';
+import { controlPlaneCommand } from './control-plane.ts';
+import { policyCommand } from './policy.ts';
 
 /** Every command of the CLI; each lives in its own module under lib/cli/. */
-const COMMANDS: readonly CommandModule[] = [];
+const COMMANDS: readonly CommandModule[] = [
+  controlPlaneCommand,
+  policyCommand,
+];
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 process.exitCode = await runProgram(createProgram(COMMANDS, version), process.argv.slice(2));
