@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument as parseYamlDocument } from 'yaml';
 import { isMeshError } from '../errors.ts';
 import { authorizeWrite } from './auth.ts';
 import type { ClientRegistry } from './clients.ts';
@@ -47,14 +47,20 @@ function parseDocument(req: IncomingMessage, body: Buffer): unknown {
   }
   const text = decodeUtf8(body);
   if (text.trim() === '') throw new Refusal(400, 'malformed', 'request body: empty; send a policy document');
-  let document: unknown;
   try {
-    document = isYaml ? parseYaml(text, { prettyErrors: true, maxAliasCount: 50 }) : JSON.parse(text);
+    return isYaml ? parseYaml(text) : JSON.parse(text);
   } catch (err) {
     const message = err instanceof RangeError ? 'nested too deeply to parse' : (err as Error).message.split('\n')[0];
     throw new Refusal(400, 'malformed', `request body: not valid ${isYaml ? 'YAML' : 'JSON'}: ${message}`);
   }
-  return document;
+}
+
+/** YAML, strictly: a warning (an unknown tag or directive) is an error too, and aliases are capped. */
+function parseYaml(text: string): unknown {
+  const doc = parseYamlDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'silent' });
+  const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem) throw problem;
+  return doc.toJS({ maxAliasCount: 50 });
 }
 
 /** Validation failures become 400 (nesting) or 422 (schema) with one entry per problem and path. */
