@@ -2,6 +2,7 @@ import type { ClientRegistry, ClientReport } from './clients.ts';
 import type { ControlPlaneMetrics } from './metrics.ts';
 import { Refusal, readBody, sendJson } from './http.ts';
 import type { Router } from './router.ts';
+import type { Logger } from '../log.ts';
 import { isPlainObject } from '../policy/schema.ts';
 
 const IDENTITY = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -34,13 +35,16 @@ function parseReport(text: string): ClientReport {
   };
 }
 
-export function addClientRoutes(router: Router, clients: ClientRegistry, metrics: ControlPlaneMetrics): void {
+export function addClientRoutes(router: Router, clients: ClientRegistry, metrics: ControlPlaneMetrics, logger: Logger): void {
   router.add('GET', '/v1/clients', (_req, res) => sendJson(res, 200, { clients: clients.list() }));
 
   router.add('POST', '/v1/clients/report', async (req, res) => {
     const report = parseReport((await readBody(req, 16_384)).toString('utf8'));
     clients.report(report);
-    if (report.status === 'rejected') metrics.clientRejections.inc();
+    if (report.status === 'rejected') {
+      metrics.clientRejections.inc();
+      logger.warn('a client refused a revision', { service: report.service, instance: report.instance, revision: report.revision, error: report.error });
+    }
     res.writeHead(204).end();
   });
 }

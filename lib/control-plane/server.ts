@@ -74,7 +74,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
   const router = new Router();
   addPolicyRoutes(router, { store, hub, clients, adminToken: settings.adminToken, maxBodyBytes: options.maxBodyBytes ?? 1 << 20, validate });
-  addClientRoutes(router, clients, metrics);
+  addClientRoutes(router, clients, metrics, logger);
   router.add('GET', '/healthz', (_req, res) => {
     const healthy = store.healthy();
     sendJson(res, healthy ? 200 : 503, { status: healthy ? 'ok' : 'degraded', revision: store.current().revision, watchers: hub.size });
