@@ -38,9 +38,13 @@ function decodeUtf8(body: Buffer): string {
   }
 }
 
-/** Parses a PUT body by its Content-Type (JSON or YAML; without one, JSON when it starts with "{"). */
+/**
+ * Parses a PUT body by its Content-Type: JSON or YAML; without one, or as text/plain (what fetch and
+ * curl send for a string), JSON when it starts with "{", else YAML.
+ */
 function parseDocument(req: IncomingMessage, body: Buffer): unknown {
-  const type = req.headers['content-type']?.split(';')[0]!.trim().toLowerCase();
+  const declared = req.headers['content-type']?.split(';')[0]!.trim().toLowerCase();
+  const type = declared === 'text/plain' ? undefined : declared;
   const isYaml = type === undefined ? !/^\s*\{/.test(body.toString('latin1', 0, 64)) : YAML_TYPES.has(type);
   if (type !== undefined && !isYaml && type !== 'application/json') {
     throw new Refusal(415, 'unsupported-media-type', `Content-Type ${JSON.stringify(type)}: send application/json or application/yaml`);
