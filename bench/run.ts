@@ -2,11 +2,13 @@
  * Client CPU / latency / throughput benchmark: meshfetch against plain clients.
  *
  *   node bench/run.ts [--quick] [--concurrency 1,32] [--only name,...]
- *                     [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--no-amplification]
+ *                     [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--no-amplification] [--no-control-plane]
  *                     [--json FILE]
  *
  * After the CPU tables it runs the retry-amplification bench (bench/amplification.ts) unless
- * --no-amplification or --only is given.
+ * --no-amplification or --only is given, then the control plane bench (bench/control-plane.ts:
+ * propagation to 1,000 watchers, memory at 1,000 and 10,000 idle watchers) unless --no-control-plane
+ * or --only is given.
  *
  * Every flag has an environment variable (flags win): BENCH_QUICK=1,
  * BENCH_CONCURRENCY, BENCH_ONLY, BENCH_REQUESTS, BENCH_ROUNDS, BENCH_WARMUP,
@@ -32,6 +34,7 @@ import {
 } from './harness.ts';
 import { formatAmplification, runAmplification } from './amplification.ts';
 import { runPipelineBench } from './pipeline.ts';
+import { runControlPlaneBench } from './control-plane.ts';
 import { meshfetchCandidates, summarizeCriteria } from './meshfetch.ts';
 import { startUpstream, type Upstream } from './server.ts';
 
@@ -46,6 +49,7 @@ interface Config {
   json: string | null;
   quick: boolean;
   amplification: boolean;
+  controlPlane: boolean;
 }
 
 /**
@@ -59,7 +63,7 @@ const DEFAULTS = {
 };
 
 const USAGE = `usage: node bench/run.ts [--quick] [--concurrency 1,32] [--only name,...]
-                          [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--no-amplification] [--json FILE]`;
+                          [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--no-amplification] [--no-control-plane] [--json FILE]`;
 
 function positiveInt(name: string, raw: string): number {
   const n = Number(raw);
@@ -86,6 +90,7 @@ function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       warmup: { type: 'string' },
       'no-rotate': { type: 'boolean' },
       'no-amplification': { type: 'boolean' },
+      'no-control-plane': { type: 'boolean' },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -122,6 +127,7 @@ function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     json: values.json ?? env.BENCH_JSON ?? null,
     quick,
     amplification: !values['no-amplification'] && !onlyRaw,
+    controlPlane: !values['no-control-plane'] && !onlyRaw,
   };
 }
 
@@ -189,6 +195,11 @@ async function main(): Promise<void> {
       log(`retry amplification: ${options.ratePerSecond} calls/s for ${options.seconds} s per candidate`);
       const amplification = await runAmplification(up, options);
       process.stdout.write('\n' + formatAmplification(amplification, options) + '\n');
+    }
+    if (cfg.controlPlane) {
+      const options = { rounds: cfg.quick ? 3 : 10, watchers: 1_000, idle: cfg.quick ? 2_000 : 10_000 };
+      log(`control plane: propagation to ${options.watchers} watchers, memory at ${options.idle} idle watchers`);
+      process.stdout.write('\n' + (await runControlPlaneBench(options, log)) + '\n');
     }
   } finally {
     await upstream?.close();
