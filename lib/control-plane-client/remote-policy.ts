@@ -86,7 +86,7 @@ export class RemotePolicy {
       {
         onOpen: () => {
           this.#failures = 0;
-          this.#reporter.flush();
+          this.#reporter.resend();
         },
         onEvent: (event) => this.#onEvent(event),
         onClose: (reason) => this.#onClose(reason),

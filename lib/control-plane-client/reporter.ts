@@ -12,7 +12,7 @@ export interface RevisionReport {
 /**
  * Tells the control plane which revision this client applied or refused (POST /v1/clients/report).
  * Only the latest report matters: one is in flight at a time, a newer one replaces a waiting one, and
- * a report that could not be delivered is sent again when the watch reconnects (flush()).
+ * the latest is sent again each time the watch (re)connects, so a restarted control plane learns it.
  */
 export class RevisionReporter {
   readonly #url: URL;
@@ -32,6 +32,12 @@ export class RevisionReporter {
 
   report(report: RevisionReport): void {
     this.#latest = report;
+    this.#delivered = false;
+    this.flush();
+  }
+
+  /** Sends the latest report again: a restarted control plane has forgotten it. */
+  resend(): void {
     this.#delivered = false;
     this.flush();
   }
