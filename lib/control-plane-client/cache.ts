@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomically } from '../atomic-write.ts';
 
 /** The last-known-good document from one control plane, as kept in MESHFETCH_CACHE_DIR. */
 export interface CachedPolicy {
@@ -30,23 +31,8 @@ export function readCachedPolicy(file: string): CachedPolicy | undefined {
   }
 }
 
-let temporaries = 0;
-
-/** Writes the cache atomically: a temporary file in the same directory, flushed, then renamed over the old one. */
+/** Writes the cache atomically (temporary file, flush, rename), readable only by this user. */
 export async function writeCachedPolicy(file: string, dir: string, policy: CachedPolicy): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const temporary = `${file}.${process.pid}.${++temporaries}.tmp`;
-  try {
-    const handle = await open(temporary, 'w', 0o600);
-    try {
-      await handle.writeFile(JSON.stringify(policy));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, file);
-  } catch (err) {
-    await unlink(temporary).catch(() => {});
-    throw err;
-  }
+  await writeFileAtomically(file, JSON.stringify(policy), { mode: 0o600 });
 }

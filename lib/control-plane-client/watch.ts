@@ -49,7 +49,11 @@ export function openWatch(options: WatchOptions, handlers: WatchHandlers): () =>
     ...(options.url.protocol === 'https:' && { cert: options.tls.cert, key: options.tls.key, ca: options.tls.ca }),
   });
   request.on('error', (err) => finish(err));
+  // Until the response starts, the same timer bounds the connect and the wait for headers.
+  const untilHeaders = options.silenceTimeout ?? 10_000;
+  silence = setTimeout(() => finish(new Error(`watch not answered within ${untilHeaders}ms`)), untilHeaders);
   request.on('response', (res: IncomingMessage) => {
+    clearTimeout(silence);
     if (res.statusCode !== 200) {
       res.resume();
       finish(new Error(`watch answered HTTP ${res.statusCode}`));

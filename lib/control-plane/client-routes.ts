@@ -1,3 +1,4 @@
+import { CLIENT_IDENTITY } from './clients.ts';
 import type { ClientRegistry, ClientReport } from './clients.ts';
 import type { ControlPlaneMetrics } from './metrics.ts';
 import { Refusal, readBody, sendJson } from './http.ts';
@@ -5,7 +6,6 @@ import type { Router } from './router.ts';
 import type { Logger } from '../log.ts';
 import { isPlainObject } from '../policy/schema.ts';
 
-const IDENTITY = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const MAX_ERROR_LENGTH = 2_000;
 
 function field(body: Record<string, unknown>, name: string, valid: (value: unknown) => boolean, expected: string): unknown {
@@ -23,7 +23,7 @@ function parseReport(text: string): ClientReport {
     throw new Refusal(400, 'malformed', 'request body: not valid JSON');
   }
   if (!isPlainObject(body)) throw new Refusal(400, 'invalid-report', '(document): expected an object');
-  const identity = (value: unknown) => typeof value === 'string' && IDENTITY.test(value);
+  const identity = (value: unknown) => typeof value === 'string' && CLIENT_IDENTITY.test(value);
   const revision = field(body, 'revision', (v) => v === undefined || v === null || (typeof v === 'string' && v.length <= 64), 'a revision string or null');
   const error = field(body, 'error', (v) => v === undefined || v === null || typeof v === 'string', 'a string');
   return {

@@ -1,3 +1,6 @@
+/** What a service name or instance id sent by a client may look like. */
+export const CLIENT_IDENTITY = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
 /** What the control plane knows of one client (one mesh instance). */
 export interface ClientRecord {
   service: string;

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, extname } from 'node:path';
 import { stringify as toYaml } from 'yaml';
+import { writeFileAtomically } from '../atomic-write.ts';
 import { configError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { parsePolicyText } from '../policy/load.ts';
@@ -44,7 +45,6 @@ export class FileRevisionStore implements RevisionStore {
   #debounce: NodeJS.Timeout | undefined;
   /** put() and file reloads run one at a time, in order. */
   #queue: Promise<unknown> = Promise.resolve();
-  #temporaries = 0;
 
   private constructor(options: FileStoreOptions, initial: Revision, text: string) {
     this.#path = options.path;
@@ -88,7 +88,9 @@ export class FileRevisionStore implements RevisionStore {
       const current = this.current();
       if (options.ifMatch !== undefined && options.ifMatch !== current.revision) throw new RevisionConflict(options.ifMatch, current.revision);
       if (next.revision === current.revision) return current;
-      await this.#writeAtomically(this.#serialize(next));
+      const text = this.#serialize(next);
+      // Known before the rename: the watcher's event for our own write must find this text seen.
+      await writeFileAtomically(this.#path, text, { beforeRename: () => (this.#lastText = textHash(text)) });
       this.#publish(next);
       return next;
     });
@@ -116,25 +118,6 @@ export class FileRevisionStore implements RevisionStore {
     const { revision: _stamp, ...document } = revision.document;
     const ext = extname(this.#path).toLowerCase();
     return ext === '.yaml' || ext === '.yml' ? toYaml(document) : `${JSON.stringify(document, null, 2)}\n`;
-  }
-
-  async #writeAtomically(text: string): Promise<void> {
-    const temporary = join(dirname(this.#path), `.${basename(this.#path)}.${process.pid}.${++this.#temporaries}.tmp`);
-    try {
-      const handle = await open(temporary, 'w', 0o644);
-      try {
-        await handle.writeFile(text);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      // Set before the rename: the watcher's event for our own write must find this text known.
-      this.#lastText = textHash(text);
-      await rename(temporary, this.#path);
-    } catch (err) {
-      await unlink(temporary).catch(() => {});
-      throw err;
-    }
   }
 
   #scheduleReload(): void {

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseDocument as parseYamlDocument } from 'yaml';
 import { isMeshError } from '../errors.ts';
 import { authorizeWrite } from './auth.ts';
+import { CLIENT_IDENTITY } from './clients.ts';
 import type { ClientRegistry } from './clients.ts';
 import { Refusal, entityTag, readBody, sendJson } from './http.ts';
 import { buildRevision, checkDepth, republish } from './revision.ts';
@@ -20,7 +21,6 @@ export interface PolicyRoutesContext {
   readonly validate: DocumentValidator;
 }
 
-const IDENTITY = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const YAML_TYPES = new Set(['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml']);
 
 const etag = (revision: string): string => `"${revision}"`;
@@ -110,7 +110,7 @@ export function addPolicyRoutes(router: Router, ctx: PolicyRoutesContext): void 
   router.add('GET', '/v1/policy/watch', (req, res) => {
     const service = req.headers['x-meshfetch-service'];
     const instance = req.headers['x-meshfetch-instance'];
-    const known = typeof service === 'string' && typeof instance === 'string' && IDENTITY.test(service) && IDENTITY.test(instance);
+    const known = typeof service === 'string' && typeof instance === 'string' && CLIENT_IDENTITY.test(service) && CLIENT_IDENTITY.test(instance);
     const stopWatching = known ? ctx.clients.watching(service, instance) : () => {};
     const last = req.headers['last-event-id'];
     ctx.hub.attach(res, typeof last === 'string' ? last : undefined, ctx.store.current().revision, stopWatching);

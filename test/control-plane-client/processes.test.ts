@@ -1,26 +1,14 @@
 import { expect } from 'chai';
 import { EventEmitter, once } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { compilePolicy, createMesh } from '../../lib/index.ts';
-import type { DocumentValidator, Mesh } from '../../lib/index.ts';
-import { ADMIN_TOKEN, paymentsPolicy, revisionInForce, startTestControlPlane } from '../helpers/control-plane.ts';
+import { createMesh } from '../../lib/index.ts';
+import type { Mesh } from '../../lib/index.ts';
+import { ADMIN_TOKEN, freePort, namedBackend, newerSchemaValidator, paymentsPolicy, revisionInForce, startTestControlPlane } from '../helpers/control-plane.ts';
 import type { TestControlPlane } from '../helpers/control-plane.ts';
 import { CLI, MESH_CHILD, runCli, startChild } from '../helpers/processes.ts';
 import type { Child } from '../helpers/processes.ts';
-import { startServer } from '../helpers/server.ts';
 import type { TestServer } from '../helpers/server.ts';
 
-const backend = (name: string): Promise<TestServer> => startServer((_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name })));
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 /** Calls in a loop from `workers` concurrent callers until stopped, counting successes and keeping every failure. */
 function steadyTraffic(call: () => Promise<unknown>, workers = 4) {
@@ -64,7 +52,7 @@ describe('control plane and meshes in separate processes', function () {
   });
 
   it('killing and restarting the control plane under steady traffic fails zero calls; the restarted one serves what was published', async () => {
-    const servers = await Promise.all(['a', 'b', 'c'].map(backend));
+    const servers = await Promise.all(['a', 'b', 'c'].map(namedBackend));
     cleanup.push(...servers.map((s) => () => s.close()));
     const [a, b, c] = servers as [TestServer, TestServer, TestServer];
     const seed = await startTestControlPlane(paymentsPolicy(a.origin), { logLevel: 'silent' });
@@ -111,12 +99,7 @@ describe('control plane and meshes in separate processes', function () {
   });
 
   it('meshes in child processes all apply a revision; a revision they refuse leaves each on the previous one and shows in `meshfetch policy clients`', async () => {
-    const newer: DocumentValidator = (document, source) => {
-      const known = structuredClone(document) as { services: { payments: Record<string, unknown> } };
-      delete known.services.payments.futureKnob;
-      compilePolicy(known, source);
-    };
-    const t: TestControlPlane = await startTestControlPlane(paymentsPolicy('http://127.0.0.1:9001'), { logLevel: 'silent', validate: newer });
+    const t: TestControlPlane = await startTestControlPlane(paymentsPolicy('http://127.0.0.1:9001'), { logLevel: 'silent', validate: newerSchemaValidator });
     cleanup.push(() => t.close());
     const children = ['checkout', 'orders'].map((service) => startChild([MESH_CHILD], { MESHFETCH_CONTROL_PLANE: t.url, MESHFETCH_SERVICE: service, MESHFETCH_LOG_LEVEL: 'silent' }));
     cleanup.push(...children.map((child) => () => child.kill()));

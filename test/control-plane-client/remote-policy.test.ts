@@ -1,33 +1,18 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import type { ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compilePolicy, createMesh, ErrorCode, MeshError, startControlPlane } from '../../lib/index.ts';
-import type { DocumentValidator, Mesh, MeshOptions, PolicyDocument } from '../../lib/index.ts';
+import { createMesh, ErrorCode, MeshError, startControlPlane } from '../../lib/index.ts';
+import type { Mesh, MeshOptions, PolicyDocument } from '../../lib/index.ts';
 import { cacheFile } from '../../lib/control-plane-client/cache.ts';
-import { ADMIN_TOKEN, nextPolicyEvent, paymentsPolicy, revisionInForce, startTestControlPlane } from '../helpers/control-plane.ts';
+import { ADMIN_TOKEN, freePort, namedBackend, newerSchemaValidator, nextPolicyEvent, paymentsPolicy, revisionInForce, startTestControlPlane } from '../helpers/control-plane.ts';
 import type { TestControlPlane } from '../helpers/control-plane.ts';
 import { startServer } from '../helpers/server.ts';
 import type { TestServer } from '../helpers/server.ts';
 
 const FAST = { fallbackAfter: 2_000, reconnectMin: 10, reconnectBase: 20, reconnectMax: 100 };
-
-/** A backend that answers every request with its own name. */
-const backend = (name: string): Promise<TestServer> => startServer((_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name })));
-
-/** A port nobody listens on (taken from the OS, then released). */
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 describe('mesh with a control plane (MESHFETCH_CONTROL_PLANE)', () => {
   let dir: string;
@@ -39,7 +24,7 @@ describe('mesh with a control plane (MESHFETCH_CONTROL_PLANE)', () => {
     return created;
   };
   const servers = async (...names: string[]): Promise<TestServer[]> => {
-    const started = await Promise.all(names.map(backend));
+    const started = await Promise.all(names.map(namedBackend));
     closers.push(...started.map((s) => () => s.close()));
     return started;
   };
@@ -114,13 +99,8 @@ describe('mesh with a control plane (MESHFETCH_CONTROL_PLANE)', () => {
 
   it('NACK: a revision the client cannot apply is refused and reported; the last-known-good stays in force', async () => {
     const [a, b] = await servers('a', 'b');
-    // A control plane that accepts a key this client version does not know (a newer schema).
-    const newer: DocumentValidator = (document, source) => {
-      const known = structuredClone(document) as { services: { payments: Record<string, unknown> } };
-      delete known.services.payments.futureKnob;
-      compilePolicy(known, source);
-    };
-    const t = await controlPlane(paymentsPolicy(a!.origin), { validate: newer });
+    // A control plane one version ahead accepts a key this client does not know.
+    const t = await controlPlane(paymentsPolicy(a!.origin), { validate: newerSchemaValidator });
     const m = mesh(t.url, { service: 'checkout' });
     await m.ready();
     const good = m.policyRevision!;

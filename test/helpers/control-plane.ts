@@ -1,11 +1,14 @@
 import { EventEmitter, once } from 'node:events';
-import { get as httpGet } from 'node:http';
+import { createServer, get as httpGet } from 'node:http';
 import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startControlPlane } from '../../lib/index.ts';
-import type { ControlPlane, ControlPlaneOptions, Mesh, MeshEventMap } from '../../lib/index.ts';
+import { compilePolicy, startControlPlane } from '../../lib/index.ts';
+import type { ControlPlane, ControlPlaneOptions, DocumentValidator, Mesh, MeshEventMap } from '../../lib/index.ts';
+import { startServer } from './server.ts';
+import type { TestServer } from './server.ts';
 import type { LogFields, Logger } from '../../lib/log.ts';
 import { SseParser } from '../../lib/control-plane-client/sse.ts';
 import type { ServerSentEvent } from '../../lib/control-plane-client/sse.ts';
@@ -137,3 +140,28 @@ export async function openStream(url: string, headers: Record<string, string> = 
     },
   };
 }
+
+/** A backend that answers every request with `{"name": name}`. */
+export function namedBackend(name: string): Promise<TestServer> {
+  return startServer((_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name })));
+}
+
+/** A port nobody listens on: taken from the OS, then released. */
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/**
+ * The validator of a control plane one version ahead of this client: it knows
+ * `services.payments.futureKnob`, which this client's compilePolicy refuses.
+ */
+export const newerSchemaValidator: DocumentValidator = (document, source) => {
+  const known = structuredClone(document) as { services?: { payments?: Record<string, unknown> } };
+  delete known.services?.payments?.futureKnob;
+  compilePolicy(known, source);
+};
