@@ -1,7 +1,30 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { configError } from '../errors.ts';
 import { startControlPlane } from '../control-plane/server.ts';
 import { wholeNumber } from './arguments.ts';
 import type { CommandModule } from './program.ts';
+
+function readPem(file: string, option: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw configError(`${option} ${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+function serverTls(options: { tlsCert?: string; tlsKey?: string; clientCa?: string }): { cert: string; key: string; ca?: string } | undefined {
+  if (options.tlsCert === undefined && options.tlsKey === undefined) {
+    if (options.clientCa !== undefined) throw configError('--client-ca: needs --tls-cert and --tls-key');
+    return undefined;
+  }
+  if (options.tlsCert === undefined || options.tlsKey === undefined) throw configError('--tls-cert and --tls-key: give both');
+  return {
+    cert: readPem(options.tlsCert, '--tls-cert'),
+    key: readPem(options.tlsKey, '--tls-key'),
+    ...(options.clientCa !== undefined && { ca: readPem(options.clientCa, '--client-ca') }),
+  };
+}
 
 /** `meshfetch control-plane --policy FILE`: runs the config service until SIGINT or SIGTERM. */
 export const controlPlaneCommand: CommandModule = (program: Command) => {
@@ -12,8 +35,17 @@ export const controlPlaneCommand: CommandModule = (program: Command) => {
     .option('--port <n>', 'port to listen on', wholeNumber('--port'), 7878)
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--history <n>', 'revisions kept for rollback', wholeNumber('--history'), 10)
-    .action(async (options: { policy: string; port: number; host: string; history: number }) => {
-      const cp = await startControlPlane({ policyFile: options.policy, port: options.port, host: options.host, historyLimit: options.history });
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')
+    .option('--tls-key <file>', 'the key of --tls-cert (PEM)')
+    .option('--client-ca <file>', 'require a client certificate chaining to this CA on every request')
+    .action(async (options: { policy: string; port: number; host: string; history: number; tlsCert?: string; tlsKey?: string; clientCa?: string }) => {
+      const cp = await startControlPlane({
+        policyFile: options.policy,
+        port: options.port,
+        host: options.host,
+        historyLimit: options.history,
+        tls: serverTls(options),
+      });
       process.stdout.write(`control plane listening on ${cp.url} (revision ${cp.revision()})\n`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);

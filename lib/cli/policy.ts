@@ -3,6 +3,7 @@ import { extname } from 'node:path';
 import { Command, Option } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { ControlPlaneApi, ControlPlaneRequestError } from '../control-plane-client/admin.ts';
+import { resolveSettings } from '../config/options.ts';
 import { buildRevision } from '../control-plane/revision.ts';
 import { configError, isMeshError } from '../errors.ts';
 import { parsePolicyText } from '../policy/load.ts';
@@ -27,11 +28,18 @@ interface Common {
 const print = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 const printJson = (value: unknown): void => print(JSON.stringify(value, null, 2));
 
-function api(options: Common): ControlPlaneApi {
+/** The API of the control plane named by --control-plane or MESHFETCH_CONTROL_PLANE, with the token and TLS files of the environment. */
+async function withApi<T>(options: Common, use: (api: ControlPlaneApi) => Promise<T>): Promise<T> {
   const url = options.controlPlane ?? process.env.MESHFETCH_CONTROL_PLANE?.trim();
   if (!url) throw configError('--control-plane: not given, and MESHFETCH_CONTROL_PLANE is not set');
   if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw configError(`--control-plane=${JSON.stringify(url)}: expected an http:// or https:// URL`);
-  return new ControlPlaneApi(new URL(url), process.env.MESHFETCH_ADMIN_TOKEN?.trim() || undefined);
+  const { adminToken, tls } = resolveSettings({ controlPlane: url }, process.env);
+  const api = new ControlPlaneApi(new URL(url), adminToken, tls);
+  try {
+    return await use(api);
+  } finally {
+    await api.close();
+  }
 }
 
 /** Runs a subcommand; a refusal prints its message and problems on stderr and sets the exit code. */
@@ -107,7 +115,7 @@ export const policyCommand: CommandModule = (program: Command) => {
 
   withCommon(policy.command('get').description('print the policy in force and its revision'), ['yaml', 'json']).action(
     run(async (options: Common) => {
-      const { revision, document } = await api(options).getPolicy();
+      const { revision, document } = await withApi(options, (api) => api.getPolicy());
       if (options.output === 'json') printJson({ revision, document });
       else print(`# revision ${revision}\n${toYaml(document)}`);
     }),
@@ -118,7 +126,7 @@ export const policyCommand: CommandModule = (program: Command) => {
     .action(
       run(async (file: string, options: Common & { ifMatch?: string }) => {
         const { text, contentType } = readDocument(file);
-        const answer = await api(options).publish(text, contentType, options.ifMatch);
+        const answer = await withApi(options, (api) => api.publish(text, contentType, options.ifMatch));
         if (options.output === 'json') printJson(answer);
         else print(answer.changed ? `published revision ${answer.revision} (was ${answer.previous})` : `unchanged: revision ${answer.revision} is already in force`);
       }),
@@ -129,7 +137,7 @@ export const policyCommand: CommandModule = (program: Command) => {
     .option('--if-match <revision>', 'roll back only if this is still the revision in force')
     .action(
       run(async (options: Common & { to?: string; ifMatch?: string }) => {
-        const answer = await api(options).rollback(options.to, options.ifMatch);
+        const answer = await withApi(options, (api) => api.rollback(options.to, options.ifMatch));
         if (options.output === 'json') printJson(answer);
         else print(`rolled back to revision ${answer.revision} (was ${answer.previous})`);
       }),
@@ -137,7 +145,7 @@ export const policyCommand: CommandModule = (program: Command) => {
 
   withCommon(policy.command('history').description('the revisions kept for rollback, newest first')).action(
     run(async (options: Common) => {
-      const revisions = await api(options).history();
+      const revisions = await withApi(options, (api) => api.history());
       if (options.output === 'json') return printJson(revisions);
       print(table([['REVISION', 'SOURCE', 'PUBLISHED', ''], ...revisions.map((r) => [r.revision, r.source, ago(r.publishedAt), r.current ? 'in force' : ''])]));
     }),
@@ -145,7 +153,7 @@ export const policyCommand: CommandModule = (program: Command) => {
 
   withCommon(policy.command('clients').description('each client: service, instance, revision applied, last error, last seen')).action(
     run(async (options: Common) => {
-      const clients = await api(options).clients();
+      const clients = await withApi(options, (api) => api.clients());
       if (options.output === 'json') return printJson(clients);
       if (clients.length === 0) return print('no clients have reported yet');
       const rows = clients.map((c) => [

@@ -1,3 +1,6 @@
+import { Agent, fetch } from 'undici';
+import type { TlsMaterial } from '../transport/types.ts';
+
 /** What the control plane said when it refused a request, or why it could not be asked. */
 export class ControlPlaneRequestError extends Error {
   /** The HTTP status; undefined when the control plane could not be reached. */
@@ -42,14 +45,23 @@ export interface HistoryEntry {
   readonly current: boolean;
 }
 
-/** The control plane's HTTP API for people and scripts (the CLI); the admin token is sent, never shown. */
+/**
+ * The control plane's HTTP API for people and scripts (the CLI). The admin token is sent, never
+ * shown; with TLS material, the client certificate is presented (a control plane may require one).
+ */
 export class ControlPlaneApi {
   readonly #base: URL;
   readonly #token: string | undefined;
+  readonly #dispatcher: Agent;
 
-  constructor(base: URL, adminToken?: string) {
+  constructor(base: URL, adminToken?: string, tls: TlsMaterial = {}) {
     this.#base = base;
     this.#token = adminToken;
+    this.#dispatcher = new Agent({ connect: { cert: tls.cert, key: tls.key, ca: tls.ca } });
+  }
+
+  close(): Promise<void> {
+    return this.#dispatcher.close();
   }
 
   async getPolicy(): Promise<PolicyDocumentAnswer> {
@@ -86,7 +98,7 @@ export class ControlPlaneApi {
     const url = new URL(path, this.#base);
     let res: Response;
     try {
-      res = await fetch(url, { method, headers, body: options.body, signal: AbortSignal.timeout(10_000) });
+      res = (await fetch(url, { method, headers, body: options.body, signal: AbortSignal.timeout(10_000), dispatcher: this.#dispatcher })) as unknown as Response;
     } catch (err) {
       const cause = (err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
       throw new ControlPlaneRequestError(`cannot reach the control plane at ${this.#base.origin}: ${cause}`, undefined);

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolveSettings } from '../config/options.ts';
@@ -42,6 +43,11 @@ export interface ControlPlaneOptions {
    * clients of another version, e.g. to accept a key this version does not know.
    */
   validate?: DocumentValidator;
+  /**
+   * Serve HTTPS with this certificate and key (PEM). With `ca`, every request, policy reads
+   * included, must come with a client certificate that chains to it (a mesh client's certificate).
+   */
+  tls?: { cert: string; key: string; ca?: string };
   /** Where MESHFETCH_* variables are read from (default process.env). */
   env?: Readonly<Record<string, string | undefined>>;
 }
@@ -99,7 +105,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       else sendJson(res, 500, { error: { status: 500, reason: 'internal', message: 'internal error; see the control plane log' } });
     }
   };
-  const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => void handle(req, res));
+  const timeouts = { requestTimeout: 30_000, headersTimeout: 10_000 };
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => void handle(req, res);
+  const { tls } = options;
+  const server = tls
+    ? createHttpsServer({ ...timeouts, cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: tls.ca !== undefined, rejectUnauthorized: tls.ca !== undefined }, onRequest)
+    : createServer(timeouts, onRequest);
   server.listen(options.port ?? 0, options.host ?? '127.0.0.1');
   try {
     await once(server, 'listening');
@@ -110,11 +121,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   }
   const { address, port } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
-  logger.info('control plane listening', { url: `http://${host}:${port}`, revision: store.current().revision });
+  const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
+  logger.info('control plane listening', { url, revision: store.current().revision, clientCertificates: tls?.ca !== undefined });
 
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${host}:${port}`,
+    url,
     port,
     revision: () => store.current().revision,
     close() {

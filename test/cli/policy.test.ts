@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { EXIT } from '../../lib/cli/policy.ts';
 import { ADMIN_TOKEN, paymentsPolicy, startTestControlPlane } from '../helpers/control-plane.ts';
 import type { TestControlPlane } from '../helpers/control-plane.ts';
+import { generateCerts } from '../helpers/certs.ts';
 import { runCli } from '../helpers/processes.ts';
 
 describe('meshfetch policy (CLI)', function () {
@@ -68,6 +69,21 @@ describe('meshfetch policy (CLI)', function () {
     expect(noToken.code).to.equal(EXIT.refused);
     expect(noToken.stderr).to.contain('Authorization header: missing');
     expect(t.cp.revision()).to.equal(before);
+  });
+
+  it('presents the MESHFETCH_TLS_* client certificate to a control plane that requires one', async () => {
+    const certs = generateCerts();
+    const secure = await startTestControlPlane(paymentsPolicy('http://127.0.0.1:9001'), { logLevel: 'silent', tls: { cert: certs.server.cert, key: certs.server.key, ca: certs.ca } });
+    try {
+      const tls = { MESHFETCH_TLS_CERT: file('c.crt', certs.client.cert), MESHFETCH_TLS_KEY: file('c.key', certs.client.key), MESHFETCH_TLS_CA: file('ca.crt', certs.ca) };
+      const got = await runCli(['policy', 'get', '--control-plane', secure.url, '-o', 'json'], tls);
+      expect(got.code, got.stderr).to.equal(EXIT.ok);
+      expect(JSON.parse(got.stdout)).to.have.property('revision', secure.cp.revision());
+      const anonymous = await runCli(['policy', 'get', '--control-plane', secure.url], { MESHFETCH_TLS_CA: tls.MESHFETCH_TLS_CA });
+      expect(anonymous.code).to.equal(EXIT.unreachable);
+    } finally {
+      await secure.close();
+    }
   });
 
   it('3 when the control plane cannot be reached; 1 when none is named', async () => {

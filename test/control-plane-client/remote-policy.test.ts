@@ -3,12 +3,14 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
+import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { createMesh, ErrorCode, MeshError, startControlPlane } from '../../lib/index.ts';
 import type { Mesh, MeshOptions, PolicyDocument } from '../../lib/index.ts';
 import { cacheFile } from '../../lib/control-plane-client/cache.ts';
 import { ADMIN_TOKEN, freePort, namedBackend, newerSchemaValidator, nextPolicyEvent, paymentsPolicy, revisionInForce, startTestControlPlane } from '../helpers/control-plane.ts';
 import type { TestControlPlane } from '../helpers/control-plane.ts';
+import { generateCerts } from '../helpers/certs.ts';
 import { startServer } from '../helpers/server.ts';
 import type { TestServer } from '../helpers/server.ts';
 
@@ -205,6 +207,24 @@ describe('mesh with a control plane (MESHFETCH_CONTROL_PLANE)', () => {
       process.stderr.write = write;
     }
     expect(lines.join('')).to.contain('control plane not reached').and.not.contain(ADMIN_TOKEN);
+  });
+
+  it('over TLS with client certificates required: a mesh with its certificate gets the policy; a caller without one is refused', async () => {
+    const [a] = await servers('a');
+    const certs = generateCerts();
+    const t = await controlPlane(paymentsPolicy(a!.origin), { tls: { cert: certs.server.cert, key: certs.server.key, ca: certs.ca } });
+    expect(t.url).to.match(/^https:\/\/127\.0\.0\.1:/);
+    const pem = (name: string, text: string): string => {
+      writeFileSync(join(dir, name), text);
+      return join(dir, name);
+    };
+    const m = mesh(t.url, { tls: { certFile: pem('client.crt', certs.client.cert), keyFile: pem('client.key', certs.client.key), caFile: pem('ca.crt', certs.ca) } });
+    await m.ready();
+    expect(m.policyRevision).to.equal(t.cp.revision());
+    const anonymous = httpsGet(`${t.url}/v1/policy`, { ca: certs.ca });
+    const [failure] = (await Promise.race([once(anonymous, 'error'), once(anonymous, 'response').then(() => [new Error('answered')])])) as [Error];
+    expect((failure as NodeJS.ErrnoException).code ?? failure.message).to.match(/ECONNRESET|ERR_SSL|alert|certificate/i);
+    anonymous.destroy();
   });
 
   it('startControlPlane binds 127.0.0.1 by default', async () => {
