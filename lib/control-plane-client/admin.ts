@@ -1,5 +1,6 @@
 import { Agent, fetch } from 'undici';
 import type { TlsMaterial } from '../transport/types.ts';
+import { controlPlaneUrl } from './url.ts';
 
 /** What the control plane said when it refused a request, or why it could not be asked. */
 export class ControlPlaneRequestError extends Error {
@@ -95,7 +96,7 @@ export class ControlPlaneApi {
     if (options.contentType) headers['content-type'] = options.contentType;
     if (options.ifMatch) headers['if-match'] = `"${options.ifMatch}"`;
     if (options.write && this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
-    const url = new URL(path, this.#base);
+    const url = controlPlaneUrl(this.#base, path);
     let res: Response;
     try {
       res = (await fetch(url, { method, headers, body: options.body, signal: AbortSignal.timeout(10_000), dispatcher: this.#dispatcher })) as unknown as Response;

@@ -9,6 +9,7 @@ import { cacheFile, readCachedPolicy, writeCachedPolicy } from './cache.ts';
 import { RevisionReporter } from './reporter.ts';
 import type { ServerSentEvent } from './sse.ts';
 import { openWatch } from './watch.ts';
+import { controlPlaneUrl } from './url.ts';
 
 /** How the client paces itself against the control plane (milliseconds). */
 export interface ControlPlaneTiming {
@@ -82,7 +83,7 @@ export class RemotePolicy {
     const headers: Record<string, string> = { 'x-meshfetch-service': service, 'x-meshfetch-instance': instance };
     if (this.#applied !== undefined) headers['last-event-id'] = this.#applied;
     this.#stopWatch = openWatch(
-      { url: new URL('/v1/policy/watch', controlPlane), headers, tls: this.#options.tls, silenceTimeout: this.#timing.silenceTimeout },
+      { url: controlPlaneUrl(controlPlane, '/v1/policy/watch'), headers, tls: this.#options.tls, silenceTimeout: this.#timing.silenceTimeout },
       {
         onOpen: () => {
           this.#failures = 0;

@@ -2,6 +2,7 @@ import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Logger } from '../log.ts';
 import type { TlsMaterial } from '../transport/types.ts';
+import { controlPlaneUrl } from './url.ts';
 
 export interface RevisionReport {
   readonly revision: string | undefined;
@@ -24,7 +25,7 @@ export class RevisionReporter {
   #sending = false;
 
   constructor(controlPlane: URL, identity: { service: string; instance: string }, tls: TlsMaterial, logger: Logger) {
-    this.#url = new URL('/v1/clients/report', controlPlane);
+    this.#url = controlPlaneUrl(controlPlane, '/v1/clients/report');
     this.#identity = identity;
     this.#logger = logger;
     this.#agent = controlPlane.protocol === 'https:' ? new HttpsAgent({ keepAlive: true, cert: tls.cert, key: tls.key, ca: tls.ca }) : new HttpAgent({ keepAlive: true });
