@@ -151,6 +151,7 @@ export class FileRevisionStore implements RevisionStore {
       return;
     }
     if (revision.revision !== this.current().revision) this.#publish(revision);
+    else this.#options.logger.debug('policy file edited; the document is unchanged', { file: this.#path, revision: revision.revision });
   }
 
   #refuse(reason: string): void {

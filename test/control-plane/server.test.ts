@@ -289,6 +289,20 @@ describe('control plane server', () => {
       expect(t.cp.revision()).to.equal(edited.id);
     });
 
+    it('an edit that does not change the document (reformatting, key order, a touch) publishes nothing', async () => {
+      const stream = await watch();
+      const first = await stream.nextEvent();
+      const seen = t.logger.next('the document is unchanged');
+      writeFileSync(t.policyFile, JSON.stringify({ services: A.services, apiVersion: A.apiVersion }, null, 8));
+      expect(await seen).to.include({ revision: first.id });
+      writeFileSync(t.policyFile, JSON.stringify(B));
+      const next = await stream.nextEvent();
+      expect(JSON.parse(next.data)).to.deep.include(B);
+      expect(next.id).to.not.equal(first.id);
+      const history = (await call(t.url, 'GET', '/v1/policy/history')).body.revisions as unknown[];
+      expect(history).to.have.length(2);
+    });
+
     it('an editor that replaces the file by rename publishes too', async () => {
       const stream = await watch();
       await stream.nextEvent();
