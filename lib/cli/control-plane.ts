@@ -13,6 +13,18 @@ function readPem(file: string, option: string): string {
   }
 }
 
+/** The policy file, from --policy, or a file: store URL in --store or MESHFETCH_STORE. */
+function policyFile(options: { policy?: string; store?: string }): string {
+  if (options.policy !== undefined) return options.policy;
+  const fromFlag = options.store !== undefined;
+  const store = options.store ?? (process.env.MESHFETCH_STORE?.trim() || undefined);
+  const where = fromFlag ? '--store' : 'MESHFETCH_STORE';
+  if (store === undefined) throw configError('control-plane: give --policy FILE (or --store file:FILE, or set MESHFETCH_STORE)');
+  if (store.startsWith('file:') && store.length > 5) return store.slice(5);
+  if (store.startsWith('etcd://')) throw configError(`${where}=${store}: the etcd store is not built yet; use file:<path>`);
+  throw configError(`${where}=${JSON.stringify(store)}: expected file:<path>`);
+}
+
 function serverTls(options: { tlsCert?: string; tlsKey?: string; clientCa?: string }): { cert: string; key: string; ca?: string } | undefined {
   if (options.tlsCert === undefined && options.tlsKey === undefined) {
     if (options.clientCa !== undefined) throw configError('--client-ca: needs --tls-cert and --tls-key');
@@ -31,16 +43,17 @@ export const controlPlaneCommand: CommandModule = (program: Command) => {
   program
     .command('control-plane')
     .description('serve a policy file to every mesh client: reads, live watch, publishes, rollbacks, client reports')
-    .requiredOption('--policy <file>', 'the policy file (YAML or JSON); it is the store, and hand edits publish')
+    .option('--policy <file>', 'the policy file (YAML or JSON); it is the store, and hand edits publish')
+    .option('--store <url>', 'where policy is kept: file:<path> (default: MESHFETCH_STORE)')
     .option('--port <n>', 'port to listen on', wholeNumber('--port'), 7878)
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--history <n>', 'revisions kept for rollback', wholeNumber('--history'), 10)
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')
     .option('--tls-key <file>', 'the key of --tls-cert (PEM)')
     .option('--client-ca <file>', 'require a client certificate chaining to this CA on every request')
-    .action(async (options: { policy: string; port: number; host: string; history: number; tlsCert?: string; tlsKey?: string; clientCa?: string }) => {
+    .action(async (options: { policy?: string; store?: string; port: number; host: string; history: number; tlsCert?: string; tlsKey?: string; clientCa?: string }) => {
       const cp = await startControlPlane({
-        policyFile: options.policy,
+        policyFile: policyFile(options),
         port: options.port,
         host: options.host,
         historyLimit: options.history,
