@@ -18,6 +18,7 @@ export interface PolicyRoutesContext {
   readonly clients: ClientRegistry;
   readonly adminToken: string | undefined;
   readonly maxBodyBytes: number;
+  readonly maxWatchers: number;
   readonly validate: DocumentValidator;
 }
 
@@ -108,6 +109,7 @@ export function addPolicyRoutes(router: Router, ctx: PolicyRoutesContext): void 
   });
 
   router.add('GET', '/v1/policy/watch', (req, res) => {
+    ctx.hub.admit(ctx.maxWatchers);
     const service = req.headers['x-meshfetch-service'];
     const instance = req.headers['x-meshfetch-instance'];
     const known = typeof service === 'string' && typeof instance === 'string' && CLIENT_IDENTITY.test(service) && CLIENT_IDENTITY.test(instance);

@@ -36,6 +36,8 @@ export interface ControlPlaneOptions {
   heartbeatInterval?: number;
   /** Largest accepted request body in bytes (default 1 MiB). */
   maxBodyBytes?: number;
+  /** Watch streams held at once (default 50,000); past it a new watch gets 503 with Retry-After. */
+  maxWatchers?: number;
   logLevel?: LogLevel;
   logger?: Logger;
   /**
@@ -79,7 +81,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   });
 
   const router = new Router();
-  addPolicyRoutes(router, { store, hub, clients, adminToken: settings.adminToken, maxBodyBytes: options.maxBodyBytes ?? 1 << 20, validate });
+  addPolicyRoutes(router, { store, hub, clients, adminToken: settings.adminToken, maxBodyBytes: options.maxBodyBytes ?? 1 << 20, maxWatchers: options.maxWatchers ?? 50_000, validate });
   addClientRoutes(router, clients, metrics, logger);
   router.add('GET', '/healthz', (_req, res) => {
     const healthy = store.healthy();

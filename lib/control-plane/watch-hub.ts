@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { Refusal } from './http.ts';
 import type { ControlPlaneMetrics } from './metrics.ts';
 import type { Revision } from './revision.ts';
 
@@ -37,6 +38,13 @@ export class WatchHub {
 
   get size(): number {
     return this.#streams.size;
+  }
+
+  /** Refuses a new stream past `limit` open ones: a flood of watchers cannot exhaust the server. */
+  admit(limit: number): void {
+    if (this.#streams.size >= limit) {
+      throw new Refusal(503, 'too-many-watchers', `watch: this control plane holds at most ${limit} open streams, and that many are open; retry later`, { headers: { 'retry-after': '5' } });
+    }
   }
 
   /**

@@ -266,6 +266,21 @@ describe('control plane server', () => {
       expect((await stream.nextEvent()).id).to.equal(t.cp.revision());
     });
 
+    it('refuses a watch past maxWatchers with 503 and Retry-After', async () => {
+      const capped = await startControlPlane({ policyFile: t.policyFile, env: {}, logLevel: 'silent', maxWatchers: 1 });
+      try {
+        const held = await openStream(capped.url);
+        streams.push(held);
+        await held.nextEvent();
+        const refused = await call(capped.url, 'GET', '/v1/policy/watch');
+        expect(refused.status).to.equal(503);
+        expect(refused.headers.get('retry-after')).to.equal('5');
+        expect(refused.body.error?.message).to.contain('at most 1 open streams');
+      } finally {
+        await capped.close();
+      }
+    });
+
     it('counts open streams in /metrics and /healthz, and names the client in /v1/clients', async () => {
       const stream = await watch({ 'x-meshfetch-service': 'checkout', 'x-meshfetch-instance': 'checkout-1' });
       await stream.nextEvent();
