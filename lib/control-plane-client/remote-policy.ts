@@ -58,6 +58,8 @@ export class RemotePolicy {
   #closed = false;
   /** The revision the control plane last sent that this client applied (not a fallback's). */
   #applied: string | undefined;
+  /** The revision last refused: sent again after a reconnect, it is not refused (and logged) twice. */
+  #refused: string | undefined;
   #cacheWrites: Promise<void> = Promise.resolve();
 
   constructor(options: RemotePolicyOptions) {
@@ -97,7 +99,7 @@ export class RemotePolicy {
 
   #onEvent(event: ServerSentEvent): void {
     if (event.event !== 'policy') return;
-    if (event.id !== undefined && event.id === this.#applied) return;
+    if (event.id !== undefined && (event.id === this.#applied || event.id === this.#refused)) return;
     this.#apply(event.id, event.data);
   }
 
@@ -110,6 +112,7 @@ export class RemotePolicy {
       policy = compilePolicy(document, `control plane revision ${revision ?? '(none)'}`);
     } catch (err) {
       const error = (err as Error).message;
+      this.#refused = revision;
       logger.warn('policy revision refused; the policy in force stays', { revision, inForce: store.current?.revision, error });
       this.#reporter.report({ revision, status: 'rejected', error });
       if (events.has('policy')) events.emit('policy', { revision, source: 'control-plane', applied: false, error });
