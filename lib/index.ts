@@ -36,5 +36,6 @@ export { startControlPlane } from './control-plane/server.ts';
 export type { ControlPlane, ControlPlaneOptions } from './control-plane/server.ts';
 export type { RevisionStore, PutOptions } from './control-plane/store.ts';
 export { RevisionConflict } from './control-plane/store.ts';
+export { buildRevision } from './control-plane/revision.ts';
 export type { Revision, RevisionSource, DocumentValidator } from './control-plane/revision.ts';
 export type { ControlPlaneTiming } from './control-plane-client/remote-policy.ts';
