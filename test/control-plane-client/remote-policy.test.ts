@@ -36,6 +36,12 @@ describe('mesh with a control plane (MESHFETCH_CONTROL_PLANE)', () => {
     return t;
   };
 
+  const writePolicy = (document: unknown): string => {
+    const file = join(dir, 'local-policy.json');
+    writeFileSync(file, JSON.stringify(document));
+    return file;
+  };
+
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'meshfetch-client-'));
   });
@@ -62,11 +68,11 @@ describe('mesh with a control plane (MESHFETCH_CONTROL_PLANE)', () => {
     await Promise.all(all.map((m) => m.ready()));
     const put = await t.publish(paymentsPolicy(b!.origin));
     await Promise.all(all.map((m) => revisionInForce(m, put.body.revision!)));
-    for (const m of all) expect(await m.client('payments').get('/x')).to.deep.equal({ name: 'b' });
-    expect(await m0Fetch(all[0]!)).to.deep.equal({ name: 'b' });
+    for (const m of all) {
+      expect(await m.client('payments').get('/x')).to.deep.equal({ name: 'b' });
+      expect(await (await m.fetch('http://payments/x')).json()).to.deep.equal({ name: 'b' });
+    }
   });
-
-  const m0Fetch = async (m: Mesh): Promise<unknown> => (await m.fetch('http://payments/x')).json();
 
   it('a call made before any policy is in force waits for one, on every entry point (mesh.fetch too)', async () => {
     const [a] = await servers('a');
@@ -140,12 +146,6 @@ describe('mesh with a control plane (MESHFETCH_CONTROL_PLANE)', () => {
     expect(await used).to.include({ source: 'cache', revision: put.body.revision, applied: true });
     expect(await second.client('payments').get('/x')).to.deep.equal({ name: 'b' });
   });
-
-  const writePolicy = (document: unknown): string => {
-    const file = join(dir, 'local-policy.json');
-    writeFileSync(file, JSON.stringify(document));
-    return file;
-  };
 
   it('control plane down at start, nothing cached: MESHFETCH_POLICY, else the defaults; a corrupt cache is passed over', async () => {
     const [a] = await servers('a');
