@@ -109,6 +109,8 @@ export function addPolicyRoutes(router: Router, ctx: PolicyRoutesContext): void 
   });
 
   router.add('GET', '/v1/policy/watch', (req, res) => {
+    // A HEAD (a probe) learns the stream's type and ends; it is not held open as a watcher.
+    if (req.method === 'HEAD') return void res.writeHead(200, { 'content-type': 'text/event-stream' }).end();
     ctx.hub.admit(ctx.maxWatchers);
     const service = req.headers['x-meshfetch-service'];
     const instance = req.headers['x-meshfetch-instance'];

@@ -266,6 +266,13 @@ describe('control plane server', () => {
       expect((await stream.nextEvent()).id).to.equal(t.cp.revision());
     });
 
+    it('answers a HEAD of the watch at once, without holding it open', async () => {
+      const head = await call(t.url, 'HEAD', '/v1/policy/watch');
+      expect(head.status).to.equal(200);
+      expect(head.headers.get('content-type')).to.equal('text/event-stream');
+      expect((await call(t.url, 'GET', '/healthz')).body).to.include({ watchers: 0 });
+    });
+
     it('refuses a watch past maxWatchers with 503 and Retry-After', async () => {
       const capped = await startControlPlane({ policyFile: t.policyFile, env: {}, logLevel: 'silent', maxWatchers: 1 });
       try {
