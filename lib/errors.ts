@@ -16,6 +16,7 @@ export const ErrorCode = {
   BodyTooLarge: 'MESHFETCH_BODY_TOO_LARGE',
   Closed: 'MESHFETCH_CLOSED',
   Conflict: 'MESHFETCH_CONFLICT',
+  Decode: 'MESHFETCH_DECODE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -56,15 +57,28 @@ export class MeshError extends Error {
   }
 }
 
+export interface HttpStatusErrorOptions extends MeshErrorOptions {
+  method?: string;
+  /** The request path; its query is left out of the message. */
+  path?: string;
+}
+
+/** "payments GET /charges/1 (route getCharge)": what was called, without the query. */
+function callDescription(options: HttpStatusErrorOptions): string {
+  const path = options.path === undefined ? undefined : options.path.split('?', 1)[0];
+  const request = [options.service, options.method, path].filter((part) => part !== undefined).join(' ');
+  return request + (options.route ? ` (route ${options.route})` : '');
+}
+
 /** A non-2xx answer to a JSON helper or typed route call. `body` is the parsed JSON, or the text. */
 export class HttpStatusError extends MeshError {
   readonly status: number;
   readonly body: unknown;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
 
-  constructor(status: number, body: unknown, headers: HttpStatusError['headers'], options: MeshErrorOptions = {}) {
-    const where = options.service ? ` from ${options.service}${options.route ? ` (${options.route})` : ''}` : '';
-    super(ErrorCode.HttpStatus, `HTTP ${status}${where}`, {
+  constructor(status: number, body: unknown, headers: HttpStatusError['headers'], options: HttpStatusErrorOptions = {}) {
+    const where = callDescription(options);
+    super(ErrorCode.HttpStatus, `HTTP ${status}${where ? ` from ${where}` : ''}`, {
       retryable: status === 429 || status === 502 || status === 503 || status === 504,
       ...options,
     });
@@ -76,6 +90,19 @@ export class HttpStatusError extends MeshError {
   override get name(): string {
     return 'HttpStatusError';
   }
+}
+
+/**
+ * Fills in which call an error belongs to, where the layer that raised it could not know (a body read,
+ * a decoder). Fields already set are kept.
+ */
+export function withCallFields<E>(err: E, fields: Pick<MeshErrorOptions, 'service' | 'route' | 'attempts'>): E {
+  if (err instanceof MeshError) {
+    err.service ??= fields.service;
+    err.route ??= fields.route;
+    err.attempts ??= fields.attempts;
+  }
+  return err;
 }
 
 export function configError(message: string, cause?: unknown): MeshError {

@@ -5,11 +5,12 @@ export { ServiceClient } from './client/service-client.ts';
 export type { MeshRequestInit } from './client/service-client.ts';
 export type { JsonCallOptions } from './client/json-call.ts';
 export type { CallOptions } from './client/call.ts';
+export type { ClientDefaults } from './client/client-defaults.ts';
 export type { QueryParams, QueryValue } from './client/query.ts';
 export { defineService, shape } from './client/contract.ts';
 export type { Decoder, HttpMethod, PathParamNames, RouteArgs, RouteSpec, RouteResponse, ServiceContract, TypedRoutes } from './client/contract.ts';
 export { ErrorCode, HttpStatusError, MeshError, isMeshError } from './errors.ts';
-export type { MeshErrorOptions } from './errors.ts';
+export type { HttpStatusErrorOptions, MeshErrorOptions } from './errors.ts';
 export { compose } from './pipeline/compose.ts';
 export { DEFAULT_STACK } from './stack.ts';
 export type { Layer, LayerDeps, MiddlewareSpec } from './pipeline/layers.ts';
@@ -21,7 +22,7 @@ export type { CallPolicy, Duration, PolicyDocument, PolicySettings, RetryConditi
 export { undiciTransport } from './transport/undici.ts';
 export type { UndiciTransportOptions } from './transport/undici.ts';
 export type { TlsMaterial, Transport, TransportFactory, TransportSettings } from './transport/types.ts';
-export type { LogLevel } from './log.ts';
+export type { LogLevel, UserLogger } from './log.ts';
 export type { CertificateState, CircuitState, GiveUpReason, MeshEventListener, MeshEventMap, MeshEventName, PolicySource } from './events.ts';
 export {
   ATTEMPT_HEADER,

@@ -20,3 +20,25 @@ export function createLogger(level: LogLevel, write: (line: string) => void = (l
   };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
+
+/**
+ * A logger you bring (createMesh({ logger })): pino's calling convention, `log(fields, message)` or
+ * `log(message)`. A pino logger, a bunyan logger and `console` all fit.
+ */
+export interface UserLogger {
+  debug(fields: object, message?: string): void;
+  debug(message: string): void;
+  info(fields: object, message?: string): void;
+  info(message: string): void;
+  warn(fields: object, message?: string): void;
+  warn(message: string): void;
+  error(fields: object, message?: string): void;
+  error(message: string): void;
+}
+
+/** meshfetch's Logger over yours; your logger filters by its own level. */
+export function fromUserLogger(user: UserLogger): Logger {
+  const at = (name: Exclude<LogLevel, 'silent'>) => (message: string, fields?: LogFields) =>
+    fields === undefined ? user[name](message) : user[name](fields, message);
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}

@@ -2,9 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { resolveSettings } from './config/options.ts';
 import type { EnvironmentOptions, MeshSettings } from './config/options.ts';
+import { unreportedUnknownVariables } from './config/variables.ts';
 import type { ServiceContract, TypedRoutes } from './client/contract.ts';
 import { waitForPolicy } from './client/call.ts';
 import type { MeshCore } from './client/call.ts';
+import { clientScope } from './client/client-defaults.ts';
+import type { ClientDefaults } from './client/client-defaults.ts';
 import { fetchTarget } from './client/fetch-target.ts';
 import { passThrough } from './client/pass-through.ts';
 import { RemotePolicy } from './control-plane-client/remote-policy.ts';
@@ -15,8 +18,8 @@ import type { MeshRequestInit } from './client/service-client.ts';
 import { configError } from './errors.ts';
 import { MeshEvents } from './events.ts';
 import type { MeshEventListener, MeshEventName, PolicySource } from './events.ts';
-import { createLogger } from './log.ts';
-import type { Logger } from './log.ts';
+import { createLogger, fromUserLogger } from './log.ts';
+import type { Logger, UserLogger } from './log.ts';
 import { compose } from './pipeline/compose.ts';
 import { buildStack } from './pipeline/layers.ts';
 import { DEFAULT_STACK } from './stack.ts';
@@ -44,6 +47,12 @@ export interface MeshOptions extends EnvironmentOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** How long a call made before any policy is in force waits for one, in ms (default 5000). */
   readyTimeout?: number;
+  /**
+   * Where meshfetch logs (default: JSON lines on stderr at MESHFETCH_LOG_LEVEL). A pino-compatible
+   * logger (`log(fields, message)` or `log(message)`), such as pino, bunyan or console; it filters by
+   * its own level.
+   */
+  logger?: UserLogger;
   /** Source of randomness for backoff jitter (default Math.random); tests pin it. */
   random?: () => number;
   /**
@@ -53,6 +62,11 @@ export interface MeshOptions extends EnvironmentOptions {
   layers?: readonly Layer[];
   /** Pacing against the control plane (fallback delay, reconnect backoff, silence timeout), in ms. */
   controlPlaneTiming?: Partial<ControlPlaneTiming>;
+}
+
+/** A defineService() contract has routes; a client's defaults object never does. */
+function isContract(value: ServiceContract | ClientDefaults | undefined): value is ServiceContract {
+  return typeof value === 'object' && value !== null && typeof (value as { routes?: unknown }).routes === 'object';
 }
 
 function requestInit(request: Request): RequestInit {
@@ -81,9 +95,11 @@ export class Mesh {
   readonly instance = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
 
   constructor(options: MeshOptions = {}) {
-    this.settings = resolveSettings(options, options.env ?? process.env);
+    const env = options.env ?? process.env;
+    this.settings = resolveSettings(options, env);
     const readyTimeout = checkReadyTimeout(options.readyTimeout);
-    this.logger = createLogger(this.settings.logLevel);
+    this.logger = options.logger ? fromUserLogger(options.logger) : createLogger(this.settings.logLevel);
+    for (const message of unreportedUnknownVariables(env)) this.logger.warn(message);
     const initial = this.#initialPolicy(options);
     this.#store = new PolicyStore(this.settings.controlPlane ? undefined : initial.policy);
     this.#transport = (options.transport ?? undiciTransport())({
@@ -142,9 +158,21 @@ export class Mesh {
     return this.#store.current?.revision;
   }
 
-  /** Subscribes to a mesh event (retry, giveUp, budgetExhausted, hedge); returns the unsubscriber. */
-  on<K extends MeshEventName>(name: K, listener: MeshEventListener<K>): () => void {
-    return this.#events.on(name, listener);
+  /**
+   * Subscribes to a mesh event (retry, giveUp, budgetExhausted, hedge); returns the unsubscriber.
+   * With `signal`, the listener is also removed when the signal aborts (and never added if it has).
+   */
+  on<K extends MeshEventName>(name: K, listener: MeshEventListener<K>, options: { signal?: AbortSignal } = {}): () => void {
+    const { signal } = options;
+    if (signal?.aborted) return () => {};
+    const off = this.#events.on(name, listener);
+    if (!signal) return off;
+    const dispose = (): void => {
+      signal.removeEventListener('abort', dispose);
+      off();
+    };
+    signal.addEventListener('abort', dispose, { once: true });
+    return dispose;
   }
 
   /** In-process counters per destination service: retries, hedges, exhausted budgets, give-ups. */
@@ -172,17 +200,20 @@ export class Mesh {
   }
 
   /**
-   * A client for `service`; with a contract from defineService(), one typed method per route. A
-   * client holds no state of its own (the mesh's layers do, per service in policy), so making one is
-   * cheap and the mesh keeps none: keep it, or ask again.
+   * A client for `service`; with a contract from defineService(), one typed method per route. With
+   * `defaults` ({ headers, timeout }), every call of the client carries them; a call's own value wins.
+   * A client holds no state of its own (the mesh's layers do, per service in policy), so making one
+   * is cheap and the mesh keeps none: keep it, or ask again.
    */
-  client(service: string): ServiceClient;
-  client<C extends ServiceContract>(service: string, contract: C): ServiceClient & TypedRoutes<C>;
-  client(service: string, contract?: ServiceContract): ServiceClient {
+  client(service: string, defaults?: ClientDefaults): ServiceClient;
+  client<C extends ServiceContract>(service: string, contract: C, defaults?: ClientDefaults): ServiceClient & TypedRoutes<C>;
+  client(service: string, contractOrDefaults?: ServiceContract | ClientDefaults, defaults?: ClientDefaults): ServiceClient {
     if (typeof service !== 'string' || !SERVICE_NAME.test(service)) {
       throw configError(`mesh.client(${JSON.stringify(service)}): a service name is ${SERVICE_NAME_RULE}`);
     }
-    return contract === undefined ? new ServiceClient(this.#core, service) : typedClient(this.#core, service, contract);
+    const contract = isContract(contractOrDefaults) ? contractOrDefaults : undefined;
+    const scope = clientScope(this.#core, service, contract ? defaults : (contractOrDefaults as ClientDefaults | undefined));
+    return contract ? typedClient(scope, contract) : new ServiceClient(scope);
   }
 
   /**
@@ -197,13 +228,18 @@ export class Mesh {
     switch (target.kind) {
       case 'service': {
         const request = input instanceof Request ? requestInit(input) : undefined;
-        return new ServiceClient(this.#core, target.service.name).fetch(target.path, { ...request, ...init });
+        return new ServiceClient(clientScope(this.#core, target.service.name, undefined)).fetch(target.path, { ...request, ...init });
       }
       case 'origin':
-        return new ServiceClient(this.#core, target.service.name).fetch(input, init);
+        return new ServiceClient(clientScope(this.#core, target.service.name, undefined)).fetch(input, init);
       case 'pass-through':
         return passThrough(input, init);
     }
+  }
+
+  /** `await using mesh = createMesh()` closes the mesh when the block ends. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** Closes every connection. After this the process can exit by itself. */

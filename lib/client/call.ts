@@ -101,6 +101,7 @@ export function startCall(core: MeshCore, call: OutgoingCall, options: CallOptio
     route: resolved.route,
     policy: resolved.policy,
     endpoints: resolved.service?.endpoints ?? NO_ENDPOINTS,
+    policyInForce: policy,
     signal,
     deadline,
     attempt: 1,

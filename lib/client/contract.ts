@@ -4,7 +4,11 @@ import type { QueryParams } from './query.ts';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
 
-/** Turns the parsed JSON into a typed value (and may validate it, e.g. a zod schema's parse). */
+/**
+ * Turns a value into a typed one, and may validate it (e.g. a zod schema's parse). `query` and `body`
+ * decoders run on what the caller passes, before anything is sent, and what they return is sent;
+ * `response` runs on the parsed JSON answer. A decoder that throws rejects the call with MESHFETCH_DECODE.
+ */
 export type Decoder<T> = (value: unknown) => T;
 
 const identity = <T>(value: unknown): T => value as T;

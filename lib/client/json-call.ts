@@ -1,10 +1,11 @@
-import { HttpStatusError, MeshError } from '../errors.ts';
+import { HttpStatusError, withCallFields } from '../errors.ts';
 import type { HeaderRecord, MeshResponse, RequestBody } from '../pipeline/types.ts';
 import { toRequestBody } from '../transport/request-body.ts';
 import { bodyTooLarge, readErrorBody, readJson } from '../transport/response-body.ts';
-import type { CallOptions, MeshCore, OutgoingCall } from './call.ts';
+import type { CallOptions, OutgoingCall } from './call.ts';
 import { startCall } from './call.ts';
-import { toHeaderRecord } from './headers.ts';
+import { callHeaders } from './client-defaults.ts';
+import type { ClientScope } from './client-defaults.ts';
 import { withQuery } from './query.ts';
 import type { QueryParams } from './query.ts';
 
@@ -18,15 +19,19 @@ export interface JsonCallOptions extends CallOptions {
   body?: unknown;
 }
 
-function requestBody(options: JsonCallOptions, headers: HeaderRecord): RequestBody | null {
-  if (options.json !== undefined) {
+function requestBody(method: string, path: string, options: JsonCallOptions, headers: HeaderRecord): RequestBody | null {
+  const hasJson = options.json !== undefined;
+  const hasBody = options.body !== undefined && options.body !== null;
+  if (hasJson && hasBody) throw new TypeError(`${method} ${path.split('?', 1)[0]}: pass json or body, not both`);
+  if ((hasJson || hasBody) && (method === 'GET' || method === 'HEAD')) throw new TypeError(`Request with ${method} method cannot have body.`);
+  if (hasJson) {
     headers['content-type'] ??= 'application/json';
     return JSON.stringify(options.json);
   }
-  return options.body === undefined ? null : toRequestBody(options.body, headers);
+  return hasBody ? toRequestBody(options.body, headers) : null;
 }
 
-/** A 2xx body of at most the policy's jsonBodyLimit, parsed; its errors name the call's service and route. */
+/** A 2xx body of at most the policy's jsonBodyLimit, parsed; its errors name the call's service, route and attempts. */
 async function readLimitedJson(res: MeshResponse, call: OutgoingCall): Promise<unknown> {
   const limit = call.policy!.jsonBodyLimit;
   try {
@@ -37,11 +42,7 @@ async function readLimitedJson(res: MeshResponse, call: OutgoingCall): Promise<u
     }
     return await readJson(res.body, limit);
   } catch (err) {
-    if (err instanceof MeshError) {
-      err.service ??= call.service;
-      err.route ??= call.route;
-    }
-    throw err;
+    throw withCallFields(err, { service: call.service, route: call.route, attempts: res.attempts ?? 1 });
   }
 }
 
@@ -50,18 +51,24 @@ async function readLimitedJson(res: MeshResponse, call: OutgoingCall): Promise<u
  * when it is empty) and rejects with HttpStatusError, carrying status and body, otherwise.
  */
 export async function jsonCall(
-  core: MeshCore,
-  service: string,
+  scope: ClientScope,
   route: string | undefined,
   method: string,
   path: string,
   options: JsonCallOptions,
 ): Promise<unknown> {
-  const headers = toHeaderRecord(options.headers);
+  const { service } = scope;
+  const headers = callHeaders(scope, options.headers);
   headers.accept ??= 'application/json';
-  const body = requestBody(options, headers);
+  let body: RequestBody | null;
+  try {
+    body = requestBody(method, path, options, headers);
+  } catch (err) {
+    throw withCallFields(err, { service, route });
+  }
   const call: OutgoingCall = { service, route, method, origin: '', path: withQuery(path, options.query), headers, body, policy: undefined };
-  const res = await startCall(core, call, options);
+  const timeout = options.timeout ?? scope.timeout;
+  const res = await startCall(scope.core, call, timeout === options.timeout ? options : { signal: options.signal, timeout });
   if (res.status >= 200 && res.status < 300) {
     if (method !== 'HEAD' && res.status !== 204) return readLimitedJson(res, call);
     res.body.resume();
@@ -71,6 +78,8 @@ export async function jsonCall(
   throw new HttpStatusError(res.status, errorBody, res.headers, {
     service,
     route: call.route,
+    method,
+    path,
     attempts: res.attempts ?? 1,
     gaveUp: res.gaveUp,
   });

@@ -1,6 +1,9 @@
-import type { CallOptions, MeshCore } from './call.ts';
+import { withCallFields } from '../errors.ts';
+import type { HeaderRecord, RequestBody } from '../pipeline/types.ts';
+import type { CallOptions, OutgoingCall } from './call.ts';
 import { startCall } from './call.ts';
-import { toHeaderRecord } from './headers.ts';
+import { callHeaders } from './client-defaults.ts';
+import type { ClientScope } from './client-defaults.ts';
 import { jsonCall } from './json-call.ts';
 import type { JsonCallOptions } from './json-call.ts';
 import { toRequestBody } from '../transport/request-body.ts';
@@ -28,11 +31,11 @@ function target(input: string | URL | Request, service: string): { origin: strin
 /** A client for one service. Where it calls, and how, comes from the policy in force at each call. */
 export class ServiceClient {
   readonly service: string;
-  readonly #core: MeshCore;
+  readonly #scope: ClientScope;
 
-  constructor(core: MeshCore, service: string) {
-    this.#core = core;
-    this.service = service;
+  constructor(scope: ClientScope) {
+    this.#scope = scope;
+    this.service = scope.service;
   }
 
   /**
@@ -42,38 +45,47 @@ export class ServiceClient {
   async fetch(input: string | URL | Request, init: MeshRequestInit = {}): Promise<Response> {
     const request = input instanceof Request ? input : undefined;
     const method = (init.method ?? request?.method ?? 'GET').toUpperCase();
-    const headers = toHeaderRecord(init.headers ?? request?.headers);
+    const headers = callHeaders(this.#scope, init.headers ?? request?.headers);
     const rawBody = init.body !== undefined ? init.body : request?.body;
     if (rawBody != null && (method === 'GET' || method === 'HEAD')) {
       throw new TypeError(`Request with ${method} method cannot have body.`);
     }
-    const body = rawBody == null ? null : toRequestBody(rawBody, headers);
+    const body = rawBody == null ? null : this.#requestBody(rawBody, headers, init.route);
     const { origin, path, url } = target(input, this.service);
-    const res = await startCall(
-      this.#core,
-      { service: this.service, route: init.route, method, origin, path, headers, body, policy: undefined },
-      { signal: init.signal ?? request?.signal ?? undefined, timeout: init.timeout },
-    );
-    return toWebResponse(res, method, url);
+    const call: OutgoingCall = { service: this.service, route: init.route, method, origin, path, headers, body, policy: undefined };
+    const res = await startCall(this.#scope.core, call, {
+      signal: init.signal ?? request?.signal ?? undefined,
+      timeout: init.timeout ?? this.#scope.timeout,
+    });
+    return toWebResponse(res, method, url, call);
+  }
+
+  /** A body fetch() cannot send is MESHFETCH_BODY, naming this client's service. */
+  #requestBody(raw: unknown, headers: HeaderRecord, route: string | undefined): RequestBody | null {
+    try {
+      return toRequestBody(raw, headers);
+    } catch (err) {
+      throw withCallFields(err, { service: this.service, route });
+    }
   }
 
   get<T = unknown>(path: string, options: JsonCallOptions = {}): Promise<T> {
-    return jsonCall(this.#core, this.service, undefined, 'GET', path, options) as Promise<T>;
+    return jsonCall(this.#scope, undefined, 'GET', path, options) as Promise<T>;
   }
 
   post<T = unknown>(path: string, options: JsonCallOptions = {}): Promise<T> {
-    return jsonCall(this.#core, this.service, undefined, 'POST', path, options) as Promise<T>;
+    return jsonCall(this.#scope, undefined, 'POST', path, options) as Promise<T>;
   }
 
   put<T = unknown>(path: string, options: JsonCallOptions = {}): Promise<T> {
-    return jsonCall(this.#core, this.service, undefined, 'PUT', path, options) as Promise<T>;
+    return jsonCall(this.#scope, undefined, 'PUT', path, options) as Promise<T>;
   }
 
   patch<T = unknown>(path: string, options: JsonCallOptions = {}): Promise<T> {
-    return jsonCall(this.#core, this.service, undefined, 'PATCH', path, options) as Promise<T>;
+    return jsonCall(this.#scope, undefined, 'PATCH', path, options) as Promise<T>;
   }
 
   delete<T = unknown>(path: string, options: JsonCallOptions = {}): Promise<T> {
-    return jsonCall(this.#core, this.service, undefined, 'DELETE', path, options) as Promise<T>;
+    return jsonCall(this.#scope, undefined, 'DELETE', path, options) as Promise<T>;
   }
 }

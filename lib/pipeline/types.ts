@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { GiveUpReason } from '../events.ts';
-import type { Endpoint } from '../policy/compile.ts';
+import type { CompiledPolicy, Endpoint } from '../policy/compile.ts';
 import type { CallPolicy } from '../policy/types.ts';
 
 /** Header names are lower-case; a value is a string, or an array for repeated headers. */
@@ -50,6 +50,8 @@ export interface CallContext {
   readonly policy: CallPolicy;
   /** Where the service can be reached, from policy; the endpoint layer picks one per attempt. */
   readonly endpoints: readonly Endpoint[];
+  /** The whole policy the call started under, for errors that say what it knows (lib/routing/no-endpoints.ts). */
+  readonly policyInForce: CompiledPolicy;
   /** Aborts the call: the caller's signal, the deadline, or a layer that gave up. */
   signal: AbortSignal | undefined;
   /** Absolute deadline (Date.now() based) for the whole call; Infinity when there is none. */

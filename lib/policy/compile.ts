@@ -3,6 +3,7 @@ import { DEFAULT_POLICY } from './defaults.ts';
 import { POLICY_DOCUMENT_SCHEMA } from './document-schema.ts';
 import { isPlainObject, normalize } from './schema.ts';
 import type { Problems } from './schema.ts';
+import type { LineLocator } from './source-lines.ts';
 import type { CallPolicy } from './types.ts';
 
 export interface Endpoint {
@@ -148,9 +149,10 @@ function compileService(name: string, doc: Layer, defaults: CallPolicy, problems
 /**
  * Validates a policy document (parsed YAML or JSON) and merges it into per-service and per-route
  * policies. Throws one MESHFETCH_CONFIG error listing every problem with its path; `source` says
- * where the document came from (a file path, "the control plane").
+ * where the document came from (a file path, "the control plane"), and `locate`, given the document's
+ * text, adds the line of each problem.
  */
-export function compilePolicy(raw: unknown, source: string): CompiledPolicy {
+export function compilePolicy(raw: unknown, source: string, locate?: () => LineLocator): CompiledPolicy {
   const problems: Problems = [];
   const doc = normalize(raw, POLICY_DOCUMENT_SCHEMA, '', problems) as Layer | undefined;
   if (problems.length === 0 && doc) {
@@ -168,7 +170,16 @@ export function compilePolicy(raw: unknown, source: string): CompiledPolicy {
     }
     if (problems.length === 0) return { revision: doc.revision as string | undefined, defaults, services, byOrigin };
   }
-  throw configError(`invalid policy from ${source}:\n  ${problems.join('\n  ')}`);
+  throw configError(`invalid policy from ${source}:\n  ${withLines(problems, locate?.()).join('\n  ')}`);
+}
+
+/** Each problem ("path: what is wrong") with the line of its path in the text, when known. */
+function withLines(problems: Problems, locate: LineLocator | undefined): Problems {
+  if (!locate) return problems;
+  return problems.map((problem) => {
+    const line = locate(problem.slice(0, problem.indexOf(': ')).replace('(document)', ''));
+    return line === undefined ? problem : `${problem} (line ${line})`;
+  });
 }
 
 /** The policy in force when no document was given: built-in defaults and no known services. */

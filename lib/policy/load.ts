@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { configError } from '../errors.ts';
 import { compilePolicy } from './compile.ts';
 import type { CompiledPolicy } from './compile.ts';
+import { lineLocator } from './source-lines.ts';
 
 /**
  * Parses a policy document's text: JSON when it looks like JSON, YAML otherwise. A leading byte-order
@@ -25,5 +26,5 @@ export function loadPolicyFile(path: string, origin = path): CompiledPolicy {
   } catch (err) {
     throw configError(`cannot read policy file ${origin}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, err);
   }
-  return compilePolicy(parsePolicyText(text, origin), origin);
+  return compilePolicy(parsePolicyText(text, origin), origin, () => lineLocator(text));
 }

@@ -1,3 +1,4 @@
+import { didYouMean } from '../did-you-mean.ts';
 import { MAX_TIMER_MS, parseDuration } from './duration.ts';
 
 /**
@@ -140,7 +141,7 @@ export function normalize(value: unknown, schema: Schema, path: string, problems
         // Own keys only: "constructor" or "__proto__" must be unknown keys, not Object.prototype's members.
         const field = Object.hasOwn(schema.fields, key) ? schema.fields[key] : undefined;
         const where = path ? `${path}.${key}` : key;
-        if (!field) problems.push(`${where}: unknown key`);
+        if (!field) problems.push(`${where}: unknown key${didYouMean(key, Object.keys(schema.fields))}`);
         else if (item !== undefined) out[key] = normalize(item, field, where, problems);
       }
       for (const key of schema.required ?? []) {

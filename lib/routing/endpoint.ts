@@ -1,7 +1,7 @@
-import { configError } from '../errors.ts';
 import type { LayerDeps } from '../pipeline/layers.ts';
 import { PerService } from '../pipeline/per-service.ts';
 import type { Middleware } from '../pipeline/types.ts';
+import { noEndpointsError } from './no-endpoints.ts';
 
 /**
  * Picks the endpoint for each attempt, round-robin per service, so that a retry may land on another
@@ -12,11 +12,7 @@ export function endpointLayer(deps: LayerDeps): Middleware {
   return (next) => (req, ctx) => {
     if (req.origin) return next(req, ctx);
     const { endpoints } = ctx;
-    if (endpoints.length === 0) {
-      return Promise.reject(
-        configError(`no endpoints for service "${ctx.service}": set services.${ctx.service}.endpoints (or baseUrl) in the policy`),
-      );
-    }
+    if (endpoints.length === 0) return Promise.reject(noEndpointsError(ctx));
     let endpoint = endpoints[0]!;
     if (endpoints.length > 1) {
       const cursor = cursors.get(ctx);

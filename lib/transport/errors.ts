@@ -1,4 +1,4 @@
-import { ErrorCode, MeshError } from '../errors.ts';
+import { ErrorCode, MeshError, withCallFields } from '../errors.ts';
 import type { MeshErrorOptions } from '../errors.ts';
 import type { CallContext } from '../pipeline/types.ts';
 
@@ -73,15 +73,20 @@ function classify(err: unknown, where: string, base: MeshErrorOptions): MeshErro
  */
 export function transportError(err: unknown, ctx: CallContext, origin: string): unknown {
   if (ctx.signal?.aborted) return ctx.signal.reason;
-  const meshError = wrappedMeshError(err);
-  if (meshError) return meshError;
   const where = `${ctx.service} at ${origin}`;
+  const base = { service: ctx.service, route: ctx.route };
+  const meshError = wrappedMeshError(err);
+  if (meshError) return withCallFields(meshError, base);
   const code = codeOf(err);
   if (code !== undefined && INVALID_REQUEST_CODES.has(code)) {
     // As fetch does: a request that cannot be sent is a TypeError, never retried.
     return new TypeError(`invalid request to ${where}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
-  const base = { service: ctx.service, route: ctx.route };
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || (typeof err === 'object' && err !== null && timeoutPhaseOf(err) === 'response')) {
+    // Both transports' headers timeout is the policy's perTryTimeout: name it, not the library's words.
+    const message = `${where} sent no response headers within perTryTimeout (${ctx.policy.perTryTimeout}ms) on attempt ${ctx.attempt}`;
+    return new MeshError(ErrorCode.Timeout, message, { cause: err, ...base, retryable: true });
+  }
   return (
     classify(err, where, base) ??
     new MeshError(ErrorCode.Reset, `request to ${where} failed: ${err instanceof Error ? err.message : String(err)}`, {

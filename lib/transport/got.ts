@@ -22,7 +22,8 @@ export interface GotTransportOptions {
    * the undici transport gives them.
    *
    * got's promise-only features (afterResponse hooks, responseType, resolveBodyOnly, pagination) do
-   * not apply: the transport uses got's stream API so that bodies are streamed, never buffered.
+   * not apply: the transport uses got's stream API so that bodies are streamed, never buffered. The
+   * hooks that run (init, beforeRequest, beforeError) are listed in the README's got section.
    */
   got?: Got;
 }

@@ -372,7 +372,7 @@ describe('client', () => {
       expect(error.headers['x-request-id']).to.equal('r1');
       expect(error.service).to.equal('payments');
       expect(error.retryable).to.equal(false);
-      expect(error.message).to.equal('HTTP 402 from payments');
+      expect(error.message).to.equal('HTTP 402 from payments POST /charges');
     });
 
     it('carries the text body when the error body is not JSON, and marks 429/502/503/504 retryable', async () => {
@@ -449,7 +449,7 @@ describe('client', () => {
       expect(err.status).to.equal(404);
       expect(err.body).to.deep.equal({ error: 'no such charge' });
       expect(err.route).to.equal('getCharge');
-      expect(err.message).to.equal('HTTP 404 from payments (getCharge)');
+      expect(err.message).to.equal('HTTP 404 from payments GET /charges/x (route getCharge)');
       expect(decoded).to.have.length(0);
     });
 
@@ -460,7 +460,7 @@ describe('client', () => {
       });
       const err = (await rejection(created.client('payments').post('/charges', { json: {} }))) as HttpStatusError;
       expect(err.route).to.equal('create-charge');
-      expect(err.message).to.equal('HTTP 409 from payments (create-charge)');
+      expect(err.message).to.equal('HTTP 409 from payments POST /charges (route create-charge)');
     });
 
     it('fills a param whose name has "-" or "." the way its type names it', async () => {
@@ -569,7 +569,7 @@ describe('client', () => {
         caught = err;
       }
       expect((caught as MeshError).code).to.equal(ErrorCode.Config);
-      expect((caught as MeshError).message).to.equal('invalid policy from the control plane:\n  services.payments.retry.atempts: unknown key');
+      expect((caught as MeshError).message).to.equal('invalid policy from the control plane:\n  services.payments.retry.atempts: unknown key; did you mean "attempts"?');
       expect(created.policyRevision).to.equal('r2');
       expect(await payments.get('/who')).to.deep.equal({ from: 'second' });
       expect(first.requests).to.have.length(1);
@@ -609,7 +609,7 @@ describe('client', () => {
     it('rejects a call to a service without endpoints with MESHFETCH_CONFIG', async () => {
       const err = (await rejection(mesh({}).client('nowhere').get('/'))) as MeshError;
       expect(err.code).to.equal(ErrorCode.Config);
-      expect(err.message).to.equal('no endpoints for service "nowhere": set services.nowhere.endpoints (or baseUrl) in the policy');
+      expect(err.message).to.equal('no endpoints for service "nowhere": the policy in force names no services');
     });
   });
 

@@ -190,7 +190,7 @@ describe('createMesh() options and environment variables', () => {
 
     it('rejects a bad policy, naming the policy path and the bad key', () => {
       const error = configFailure({ env: { MESHFETCH_POLICY: paths.badPolicy } });
-      expect(error.message).to.equal(`invalid policy from ${paths.badPolicy}:\n  services.payments.retry.atempts: unknown key`);
+      expect(error.message).to.equal(`invalid policy from ${paths.badPolicy}:\n  services.payments.retry.atempts: unknown key; did you mean "attempts"? (line 4)`);
     });
 
     it('rejects a path that is not a readable file, naming it', () => {

@@ -1,3 +1,4 @@
+import { BUILT_IN_POLICY } from '../../lib/policy/compile.ts';
 import { DEFAULT_POLICY } from '../../lib/policy/defaults.ts';
 import type { CallContext } from '../../lib/pipeline/types.ts';
 import type { CallPolicy } from '../../lib/policy/types.ts';
@@ -12,6 +13,7 @@ export function testContext(overrides: Omit<Partial<CallContext>, 'policy'> & { 
     deadline: Infinity,
     attempt: 1,
     endpoints: [],
+    policyInForce: BUILT_IN_POLICY,
     ...rest,
     policy: { ...DEFAULT_POLICY, ...policy },
   };

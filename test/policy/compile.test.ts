@@ -81,7 +81,7 @@ describe('policy compile: validation', () => {
 
   it('names the full path of an unknown key', () => {
     const { lines } = problemsOf({ apiVersion: V1, services: { payments: { retry: { atempts: 2 } } } });
-    expect(lines).to.deep.equal(['services.payments.retry.atempts: unknown key']);
+    expect(lines).to.deep.equal(['services.payments.retry.atempts: unknown key; did you mean "attempts"?']);
   });
 
   it('rejects a service name that could not be a host name or a metric label', () => {
@@ -102,7 +102,7 @@ describe('policy compile: validation', () => {
     });
     expect(lines).to.have.members([
       'extra: unknown key',
-      'defaults.timout: unknown key',
+      'defaults.timout: unknown key; did you mean "timeout"?',
       'services.a.routes[0].match.verb: unknown key',
       'services.a.routes[0].colour: unknown key',
     ]);
@@ -169,7 +169,7 @@ describe('policy compile: validation', () => {
     );
     expect(error.message).to.contain('/etc/meshfetch/policy.yaml');
     expect(lines).to.have.members([
-      'services.payments.retry.atempts: unknown key',
+      'services.payments.retry.atempts: unknown key; did you mean "attempts"?',
       'services.payments.retry.backoff.base: expected a duration such as "250ms", "10s" or "1m", got "1x"',
       'services.payments.timeout: expected a duration such as "250ms", "10s" or "1m", got 5',
       'services.payments.tls.mode: expected one of strict, permissive, disabled, got "none"',

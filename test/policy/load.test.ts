@@ -106,8 +106,8 @@ describe('policy files', () => {
     const error = configFailure(() => loadPolicyFile(path));
     expect(error.message).to.equal(
       `invalid policy from ${path}:\n` +
-        '  services.payments.retry.atempts: unknown key\n' +
-        '  services.payments.timeout: expected a duration such as "250ms", "10s" or "1m", got "soon"',
+        '  services.payments.retry.atempts: unknown key; did you mean "attempts"? (line 4)\n' +
+        '  services.payments.timeout: expected a duration such as "250ms", "10s" or "1m", got "soon" (line 5)',
     );
   });
 
@@ -120,7 +120,7 @@ describe('policy files', () => {
   it('names the origin it is given instead of the path when asked', () => {
     const path = write('cached.yaml', 'apiVersion: meshfetch/v2\n');
     const error = configFailure(() => loadPolicyFile(path, 'the policy cache'));
-    expect(error.message).to.equal('invalid policy from the policy cache:\n  apiVersion: expected one of meshfetch/v1, got "meshfetch/v2"');
+    expect(error.message).to.equal('invalid policy from the policy cache:\n  apiVersion: expected one of meshfetch/v1, got "meshfetch/v2" (line 1)');
   });
 
   it('parses text as JSON when it starts with "{", and as YAML otherwise', () => {

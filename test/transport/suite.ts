@@ -449,6 +449,8 @@ export function describeTransport(name: string, factory: TransportFactory): void
         const err = await rejection(call(transport(), { origin: srv.origin }, ctxWith({ perTryTimeout: 100 })));
         expectMeshError(err, ErrorCode.Timeout);
         expect((err as MeshError).retryable).to.equal(true);
+        // Names the policy knob and its value, not the library's "Headers Timeout Error".
+        expect((err as MeshError).message).to.equal(`test-service at ${srv.origin} sent no response headers within perTryTimeout (100ms) on attempt 1`);
         await closed((await arrived.promise).socket);
       });
 
