@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import got from 'got';
-import { createMesh } from '../../lib/index.ts';
+import { createMesh, ErrorCode } from '../../lib/index.ts';
+import type { MeshError } from '../../lib/index.ts';
 import { gotTransport } from '../../lib/transport/got.ts';
 import { rejection } from '../helpers/rejection.ts';
 import { sendJson, startServer } from '../helpers/server.ts';
@@ -19,7 +20,7 @@ describe('transport: got hooks under the mesh', function () {
         beforeRedirect: [() => void ran.push('beforeRedirect')],
         beforeRetry: [() => void ran.push('beforeRetry')],
         afterResponse: [(response) => (ran.push('afterResponse'), response)],
-        beforeError: [(error) => (ran.push('beforeError'), error)],
+        beforeError: [(error) => (ran.push('beforeError'), Object.assign(error, { seenByHook: true }))],
       },
     });
     const server = await startServer((req, res) => {
@@ -44,7 +45,9 @@ describe('transport: got hooks under the mesh', function () {
       expect((await client.fetch('/moved')).status).to.equal(302); // the mesh follows no redirects
       expect(ran).to.deep.equal(['init', 'beforeRequest']);
       ran.length = 0;
-      await rejection(client.get('/reset')); // a reset, retried once
+      const reset = (await rejection(client.get('/reset'))) as MeshError; // a reset, retried once
+      expect(reset.code).to.equal(ErrorCode.Reset);
+      expect((reset.cause as { seenByHook?: boolean }).seenByHook).to.equal(true);
       expect(ran).to.deep.equal(['init', 'beforeRequest', 'beforeError', 'init', 'beforeRequest', 'beforeError']);
     } finally {
       await mesh.close();
