@@ -33,7 +33,7 @@ describe('meshfetch policy (CLI)', function () {
     expect(refused.stderr).to.contain('services.payments.retry.atempts: unknown key');
     const json = await runCli(['policy', 'validate', bad(), '-o', 'json']);
     expect(json.code).to.equal(EXIT.refused);
-    expect(JSON.parse(json.stdout)).to.deep.include({ valid: false, problems: ['services.payments.retry.atempts: unknown key'] });
+    expect(JSON.parse(json.stdout)).to.deep.include({ valid: false, problems: ['services.payments.retry.atempts: unknown key; did you mean "attempts"?'] });
   });
 
   it('get, apply, apply --if-match (2 on conflict), history and rollback against a real control plane', async () => {

@@ -133,7 +133,7 @@ describe('control plane server', () => {
     it('a schema error: 422 listing each bad path', async () => {
       const got = await put(JSON.stringify(paymentsPolicy('http://127.0.0.1:9002', { retry: { atempts: 2 }, timeout: 'soon' })));
       expect(got.status).to.equal(422);
-      expect(got.body.error?.problems).to.include.members(['services.payments.retry.atempts: unknown key']);
+      expect(got.body.error?.problems).to.include.members(['services.payments.retry.atempts: unknown key; did you mean "attempts"?']);
       expect(got.body.error?.problems?.some((p) => p.startsWith('services.payments.timeout:'))).to.equal(true);
     });
 
