@@ -18,6 +18,39 @@ export interface MeshEventMap {
   certificate: { state: CertificateState; notAfter: number | undefined; subject: string | undefined; reason: string | undefined };
   /** A policy revision went in force (applied), or was refused and the one in force stays (applied: false). */
   policy: { revision: string | undefined; source: PolicySource; applied: boolean; error: string | undefined };
+  /** One attempt ended: its response body closed, or it failed. Emitted by the `attempt-telemetry` layer. */
+  attempt: AttemptEnded;
+  /** One logical call ended as the caller saw it, retries included. Emitted by the `telemetry` layer. */
+  call: CallEnded;
+}
+
+/** How a call or attempt ended: 5xx and failures are `failure`; an abort by the caller or a lost hedge is `cancelled`. */
+export type Outcome = 'success' | 'failure' | 'cancelled';
+
+/** What the `call` and `attempt` events share. */
+export interface RequestEnded {
+  service: string;
+  route: string | undefined;
+  method: string;
+  /** The status the caller got; undefined when the call failed without an answer. */
+  status: number | undefined;
+  /** The failure's `error.type` (a MeshError code, or the status as a string for 4xx/5xx). */
+  errorType: string | undefined;
+  outcome: Outcome;
+  /** Milliseconds from the start of the call to its response body's end (or its failure). */
+  duration: number;
+}
+
+export interface CallEnded extends RequestEnded {
+  /** Attempts the call made (hedged copies not counted). */
+  attempts: number;
+}
+
+export interface AttemptEnded extends RequestEnded {
+  /** The origin the attempt was sent to. */
+  origin: string;
+  /** This attempt's number (hedged copies share their attempt's number). */
+  attempt: number;
 }
 
 /** Where a policy in force came from. */

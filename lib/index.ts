@@ -23,7 +23,7 @@ export { undiciTransport } from './transport/undici.ts';
 export type { UndiciTransportOptions } from './transport/undici.ts';
 export type { TlsMaterial, Transport, TransportFactory, TransportSettings } from './transport/types.ts';
 export type { LogLevel, UserLogger } from './log.ts';
-export type { CertificateState, CircuitState, GiveUpReason, MeshEventListener, MeshEventMap, MeshEventName, PolicySource } from './events.ts';
+export type { AttemptEnded, CallEnded, CertificateState, CircuitState, GiveUpReason, MeshEventListener, MeshEventMap, MeshEventName, Outcome, PolicySource, RequestEnded } from './events.ts';
 export {
   ATTEMPT_HEADER,
   DEADLINE_HEADER,
@@ -40,3 +40,7 @@ export { RevisionConflict } from './control-plane/store.ts';
 export { buildRevision } from './control-plane/revision.ts';
 export type { Revision, RevisionSource, DocumentValidator } from './control-plane/revision.ts';
 export type { ControlPlaneTiming } from './control-plane-client/remote-policy.ts';
+export { OTHER, UNNAMED_ROUTE } from './telemetry/stats.ts';
+export { mergeFigures } from './telemetry/figures.ts';
+export type { GoldenFigures } from './telemetry/figures.ts';
+export { DURATION_BUCKETS } from './telemetry/metrics.ts';

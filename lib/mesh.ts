@@ -31,6 +31,7 @@ import { MAX_TIMER_MS } from './policy/duration.ts';
 import { loadPolicyFile } from './policy/load.ts';
 import { PolicyStore } from './policy/store.ts';
 import type { CallPolicy, PolicyDocument } from './policy/types.ts';
+import { MeshMetrics } from './telemetry/metrics.ts';
 import { StatsCollector } from './telemetry/stats.ts';
 import type { MeshStatsSnapshot } from './telemetry/stats.ts';
 import type { Transport, TransportFactory } from './transport/types.ts';
@@ -62,6 +63,8 @@ export interface MeshOptions extends EnvironmentOptions {
   layers?: readonly Layer[];
   /** Pacing against the control plane (fallback delay, reconnect backoff, silence timeout), in ms. */
   controlPlaneTiming?: Partial<ControlPlaneTiming>;
+  /** The sliding window of mesh.stats(), in ms (default 60000). */
+  statsWindow?: number;
 }
 
 /** A defineService() contract has routes; a client's defaults object never does. */
@@ -88,7 +91,8 @@ export class Mesh {
   readonly #transport: Transport;
   readonly #core: MeshCore;
   readonly #events = new MeshEvents();
-  readonly #stats = new StatsCollector(this.#events);
+  readonly #stats: StatsCollector;
+  readonly #metrics: MeshMetrics;
   readonly #shutdown = new AbortController();
   readonly #remote: RemotePolicy | undefined;
   /** This mesh's id in the control plane's client list: several meshes may share a process. */
@@ -102,6 +106,12 @@ export class Mesh {
     for (const message of unreportedUnknownVariables(env)) this.logger.warn(message);
     const initial = this.#initialPolicy(options);
     this.#store = new PolicyStore(this.settings.controlPlane ? undefined : initial.policy);
+    this.#stats = new StatsCollector(this.#events, {
+      caller: this.settings.service,
+      window: statsWindow(options.statsWindow),
+      inPolicy: (service) => this.#store.current?.services.has(service) ?? false,
+    });
+    this.#metrics = new MeshMetrics(this.#events, this.settings.service);
     this.#transport = (options.transport ?? undiciTransport())({
       tls: this.settings.tls,
       connectTimeoutFor: (origin) => this.#policyForOrigin(origin).connectTimeout,
@@ -159,7 +169,7 @@ export class Mesh {
   }
 
   /**
-   * Subscribes to a mesh event (retry, giveUp, budgetExhausted, hedge); returns the unsubscriber.
+   * Subscribes to a mesh event (call, attempt, retry, giveUp, budgetExhausted, hedge, circuit, policy, …); returns the unsubscriber.
    * With `signal`, the listener is also removed when the signal aborts (and never added if it has).
    */
   on<K extends MeshEventName>(name: K, listener: MeshEventListener<K>, options: { signal?: AbortSignal } = {}): () => void {
@@ -175,7 +185,11 @@ export class Mesh {
     return dispose;
   }
 
-  /** In-process counters per destination service: retries, hedges, exhausted budgets, give-ups. */
+  /**
+   * Golden metrics per destination service and route over the sliding window (default 1 min):
+   * requests, rate, success rate after retries and per attempt, latency quantiles, retries, hedges,
+   * budget exhaustion, limits, give-ups, breaker state. Serialisable; mergeable with mergeFigures().
+   */
   stats(): MeshStatsSnapshot {
     return this.#stats.snapshot();
   }
@@ -247,8 +261,14 @@ export class Mesh {
     if (this.#core.closed) return;
     this.#core.closed = true;
     this.#shutdown.abort();
+    this.#metrics.close();
     await Promise.all([this.#remote?.close(), this.#transport.close()]);
   }
+}
+
+function statsWindow(value: number | undefined): number | undefined {
+  if (value === undefined || (Number.isFinite(value) && value >= 1_000)) return value;
+  throw configError(`createMesh option statsWindow: expected milliseconds >= 1000, got ${String(value)}`);
 }
 
 /**

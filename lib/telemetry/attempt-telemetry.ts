@@ -1,0 +1,63 @@
+import { context, isSpanContextValid, propagation, SpanKind, trace } from '@opentelemetry/api';
+import type { Span } from '@opentelemetry/api';
+import type { LayerDeps } from '../pipeline/layers.ts';
+import type { CallContext, MeshRequest, MeshResponse, Middleware } from '../pipeline/types.ts';
+import { ATTR, isCancellation, knownMethod, redactedUrl, serverAddress, spanName } from './attributes.ts';
+import { answered, endSpan, failed, whenBodyCloses } from './request-end.ts';
+import type { Ending } from './request-end.ts';
+import { SUPPRESS_TRACING, tracer } from './tracer.ts';
+
+const CLIENT = { kind: SpanKind.CLIENT } as const;
+
+function setAttemptAttributes(span: Span, req: MeshRequest, ctx: CallContext): void {
+  const method = knownMethod(req.method);
+  const { address, port } = serverAddress(req.origin);
+  span.setAttribute(ATTR.method, method);
+  if (method === '_OTHER') span.setAttribute(ATTR.methodOriginal, req.method);
+  span.setAttribute(ATTR.serverAddress, address);
+  span.setAttribute(ATTR.serverPort, port);
+  span.setAttribute(ATTR.urlFull, redactedUrl(req.origin, req.path));
+  if (ctx.attempt > 1) span.setAttribute(ATTR.resendCount, ctx.attempt - 1);
+  span.setAttribute(ATTR.service, ctx.service);
+  if (ctx.route !== undefined) span.setAttribute(ATTR.route, ctx.route);
+}
+
+/**
+ * One attempt on the wire: a CLIENT span per attempt (hedged copies included), following the HTTP
+ * client semantic conventions; the registered propagator injects its context into the attempt's
+ * headers, so the server's span is its child. The transport runs with tracing suppressed, so an
+ * application that also runs instrumentation-http or -undici gets one CLIENT span per attempt, not two.
+ * Emits one `attempt` event when the attempt ends.
+ */
+export function attemptTelemetryLayer(deps: LayerDeps): Middleware {
+  const { events } = deps;
+  return (next) => async (req, ctx) => {
+    const started = performance.now();
+    const parent = context.active();
+    const span = tracer.startSpan(spanName(req.method, ctx.route), CLIENT, parent);
+    const end = (ending: Ending): void => {
+      endSpan(span, ending);
+      if (!events.has('attempt')) return;
+      const { status, errorType, outcome } = ending;
+      const duration = performance.now() - started;
+      events.emit('attempt', { service: ctx.service, route: ctx.route, method: req.method, status, errorType, outcome, duration, origin: req.origin, attempt: ctx.attempt });
+    };
+    let res: MeshResponse;
+    try {
+      if (isSpanContextValid(span.spanContext())) {
+        if (span.isRecording()) setAttemptAttributes(span, req, ctx);
+        const attemptContext = trace.setSpan(parent, span);
+        const headers = { ...req.headers };
+        propagation.inject(attemptContext, headers);
+        res = await context.with(attemptContext.setValue(SUPPRESS_TRACING, true), next, undefined, { ...req, headers }, ctx);
+      } else {
+        res = await next(req, ctx);
+      }
+    } catch (err) {
+      end(failed(err, isCancellation(err, ctx.signal)));
+      throw err;
+    }
+    whenBodyCloses(res, () => end(answered(res.status)));
+    return res;
+  };
+}

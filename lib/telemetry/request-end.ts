@@ -1,0 +1,38 @@
+import { SpanStatusCode } from '@opentelemetry/api';
+import type { Span } from '@opentelemetry/api';
+import type { Outcome } from '../events.ts';
+import type { MeshResponse } from '../pipeline/types.ts';
+import { ATTR, errorType, statusOutcome } from './attributes.ts';
+
+export interface Ending {
+  readonly status: number | undefined;
+  readonly errorType: string | undefined;
+  readonly outcome: Outcome;
+}
+
+/** How a request that answered ended: 4xx and 5xx carry their status as error.type (HTTP client conventions). */
+export function answered(status: number): Ending {
+  return { status, errorType: status >= 400 ? String(status) : undefined, outcome: statusOutcome(status) };
+}
+
+export function failed(err: unknown, cancelled: boolean): Ending {
+  return { status: undefined, errorType: errorType(err), outcome: cancelled ? 'cancelled' : 'failure' };
+}
+
+/** Sets the outcome's attributes and status on `span` and ends it. A cancellation is not an error of the span. */
+export function endSpan(span: Span, ending: Ending): void {
+  if (span.isRecording()) {
+    if (ending.status !== undefined) span.setAttribute(ATTR.status, ending.status);
+    if (ending.errorType !== undefined) {
+      span.setAttribute(ATTR.errorType, ending.errorType);
+      if (ending.outcome !== 'cancelled') span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+  }
+  span.end();
+}
+
+/** Runs `fn` once the response body has closed (read to its end, or destroyed). */
+export function whenBodyCloses(res: MeshResponse, fn: () => void): void {
+  if (res.body.destroyed) fn();
+  else res.body.once('close', fn);
+}

@@ -1,0 +1,66 @@
+import { DDSketch, LogCollapsingLowestDenseDDSketch } from '@datadog/sketches-js';
+import type { GiveUpReason } from '../events.ts';
+
+/** 1 % relative error on every quantile; 1,024 bins span 0.01 ms to well over 100 s, so memory is bounded. */
+const SKETCH = { relativeAccuracy: 0.01, binLimit: 1_024 } as const;
+
+export type Sketch = DDSketch;
+
+export function newSketch(): Sketch {
+  return new LogCollapsingLowestDenseDDSketch(SKETCH);
+}
+
+/** The DDSketch protobuf encoding, base64: what another process decodes and merges. */
+export function encodeSketch(sketch: Sketch): string {
+  return Buffer.from(sketch.toProto()).toString('base64');
+}
+
+export function decodeSketch(encoded: string): Sketch {
+  return DDSketch.fromProto(Buffer.from(encoded, 'base64'));
+}
+
+/** Counts for one destination (service and route) over some stretch of time. Adding two tallies merges them. */
+export interface Tally {
+  /** Logical calls, as the caller saw them (retries included in one call). */
+  requests: number;
+  successes: number;
+  failures: number;
+  /** Calls the caller aborted: counted in requests, not in the success rate. */
+  cancelled: number;
+  /** Attempts on the wire, hedged copies included. */
+  attempts: number;
+  attemptSuccesses: number;
+  attemptFailures: number;
+  retries: number;
+  hedges: number;
+  budgetExhausted: number;
+  limited: number;
+  giveUps: Partial<Record<GiveUpReason, number>>;
+  /** Call durations in ms; created on the first call. */
+  latency: Sketch | undefined;
+}
+
+export function newTally(): Tally {
+  return {
+    requests: 0, successes: 0, failures: 0, cancelled: 0,
+    attempts: 0, attemptSuccesses: 0, attemptFailures: 0,
+    retries: 0, hedges: 0, budgetExhausted: 0, limited: 0,
+    giveUps: {}, latency: undefined,
+  };
+}
+
+const COUNTS = [
+  'requests', 'successes', 'failures', 'cancelled', 'attempts', 'attemptSuccesses', 'attemptFailures',
+  'retries', 'hedges', 'budgetExhausted', 'limited',
+] as const;
+
+/** Adds `from` into `into`: counts sum, latency sketches merge. */
+export function addTally(into: Tally, from: Tally): Tally {
+  for (const key of COUNTS) into[key] += from[key];
+  for (const [why, n] of Object.entries(from.giveUps) as [GiveUpReason, number][]) into.giveUps[why] = (into.giveUps[why] ?? 0) + n;
+  if (from.latency && from.latency.count > 0) {
+    into.latency ??= newSketch();
+    into.latency.merge(from.latency);
+  }
+  return into;
+}
