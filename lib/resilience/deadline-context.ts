@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { context, propagation, trace } from '@opentelemetry/api';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, MeshError } from '../errors.ts';
 
@@ -35,8 +36,18 @@ export function runWithDeadline<T>(call: IncomingCall, fn: () => T): T {
 }
 
 /**
+ * The trace context the handler runs in: the server span an HTTP instrumentation already started (it
+ * continues the caller's trace), else the caller's context extracted by the registered propagator.
+ */
+function incomingTraceContext(req: IncomingMessage): ReturnType<typeof context.active> {
+  const active = context.active();
+  return trace.getSpan(active) ? active : propagation.extract(active, req.headers);
+}
+
+/**
  * Wraps a node:http request handler: the calls it makes through any mesh inherit the caller's
  * deadline from the request header, and are aborted when the caller goes away before the answer.
+ * They also continue the caller's trace (W3C traceparent, or whatever propagator is registered).
  */
 export function withIncomingDeadline<Req extends IncomingMessage, Res extends ServerResponse>(
   handler: (req: Req, res: Res) => unknown,
@@ -49,6 +60,7 @@ export function withIncomingDeadline<Req extends IncomingMessage, Res extends Se
       }
     });
     const deadline = deadlineFromRequest(req) ?? Infinity;
-    return incoming.run({ deadline, signal: controller.signal }, () => handler(req, res));
+    const call = { deadline, signal: controller.signal };
+    return context.with(incomingTraceContext(req), () => incoming.run(call, () => handler(req, res)));
   };
 }

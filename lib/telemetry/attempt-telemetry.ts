@@ -5,7 +5,7 @@ import type { CallContext, MeshRequest, MeshResponse, Middleware } from '../pipe
 import { ATTR, isCancellation, knownMethod, redactedUrl, serverAddress, spanName } from './attributes.ts';
 import { answered, endSpan, failed, whenBodyCloses } from './request-end.ts';
 import type { Ending } from './request-end.ts';
-import { SUPPRESS_TRACING, tracer } from './tracer.ts';
+import { SUPPRESS_TRACING, currentTracer } from './tracer.ts';
 
 const CLIENT = { kind: SpanKind.CLIENT } as const;
 
@@ -34,7 +34,7 @@ export function attemptTelemetryLayer(deps: LayerDeps): Middleware {
   return (next) => async (req, ctx) => {
     const started = performance.now();
     const parent = context.active();
-    const span = tracer.startSpan(spanName(req.method, ctx.route), CLIENT, parent);
+    const span = currentTracer().startSpan(spanName(req.method, ctx.route), CLIENT, parent);
     const end = (ending: Ending): void => {
       endSpan(span, ending);
       if (!events.has('attempt')) return;

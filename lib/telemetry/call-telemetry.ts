@@ -5,7 +5,7 @@ import { ATTR, isCancellation, knownMethod, spanName } from './attributes.ts';
 import { answered, endSpan, failed, whenBodyCloses } from './request-end.ts';
 import type { Ending } from './request-end.ts';
 import { recordSpanEvents } from './span-events.ts';
-import { CALL_SPAN, tracer } from './tracer.ts';
+import { CALL_SPAN, currentTracer } from './tracer.ts';
 
 const INTERNAL = { kind: SpanKind.INTERNAL } as const;
 
@@ -23,7 +23,7 @@ export function callTelemetryLayer(deps: LayerDeps): Middleware {
     const started = performance.now();
     const callerSignal = ctx.signal;
     const parent = context.active();
-    const span = tracer.startSpan(spanName(req.method, ctx.route), INTERNAL, parent);
+    const span = currentTracer().startSpan(spanName(req.method, ctx.route), INTERNAL, parent);
     if (span.isRecording()) {
       span.setAttribute(ATTR.method, knownMethod(req.method));
       span.setAttribute(ATTR.service, ctx.service);

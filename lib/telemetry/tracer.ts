@@ -1,14 +1,28 @@
 import { createRequire } from 'node:module';
 import { createContextKey, trace } from '@opentelemetry/api';
-import type { Span } from '@opentelemetry/api';
+import type { Span, Tracer, TracerProvider } from '@opentelemetry/api';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
 /** The instrumentation scope of every span and metric meshfetch records. */
 export const SCOPE = { name: 'meshfetch', version } as const;
 
-/** A ProxyTracer: it follows whatever TracerProvider is registered, even one registered after createMesh(). */
-export const tracer = trace.getTracer(SCOPE.name, SCOPE.version);
+let provider: TracerProvider | undefined;
+let cached: Tracer | undefined;
+
+/**
+ * meshfetch's tracer from the TracerProvider registered now. Before any is registered that is a
+ * ProxyTracer, which follows a provider registered later; a provider registered after the API was
+ * disabled (trace.disable()) is a new global, so the tracer is fetched again.
+ */
+export function currentTracer(): Tracer {
+  const current = trace.getTracerProvider();
+  if (current !== provider || cached === undefined) {
+    provider = current;
+    cached = current.getTracer(SCOPE.name, SCOPE.version);
+  }
+  return cached;
+}
 
 /** The logical call's span, kept in the context so that mesh events during the call land on it. */
 export const CALL_SPAN = createContextKey('meshfetch call span');
