@@ -103,7 +103,7 @@ export class StatsCollector {
     const key = route ?? UNNAMED_ROUTE;
     let entry = routes.get(key);
     if (!entry) {
-      if (routes.size >= MAX_ROUTES_PER_SERVICE && key !== OTHER) return this.#route(service, OTHER);
+      if (routes.size >= MAX_ROUTES_PER_SERVICE - 1 && key !== OTHER) return this.#route(service, OTHER);
       routes.set(key, (entry = { window: new SlidingWindow(this.#windowMs, Date.now()), breaker: 'closed' }));
     }
     return entry;
