@@ -80,14 +80,14 @@ export function summarizeCriteria(level: LevelResult): string {
     const x = cpu(a);
     const y = cpu(b);
     if (x === undefined || y === undefined) return undefined;
-    return `  ${label.padEnd(44)} ${(x - y >= 0 ? '+' : '') + (x - y).toFixed(1)} µs/req (${(x / y).toFixed(2)}x)  ${limit}`;
+    return `  ${label.padEnd(66)} ${(x - y >= 0 ? '+' : '') + (x - y).toFixed(1)} µs/req (${(x / y).toFixed(2)}x)  ${limit}`;
   };
   return [
     `criteria at concurrency ${level.concurrency} (client CPU, medians of ${level.rounds} rounds):`,
     line('bare typed JSON path − undici request', 'mesh bare typed', BASELINE_NAME, 'limit +15 µs'),
     line('bare fetch path − global fetch', 'mesh bare fetch', 'global fetch', 'must be < 0'),
-    line('retry/hedge/propagation layers (typed): full − bare', 'mesh typed', 'mesh bare typed', 'limit +5 µs'),
-    line('retry/hedge/propagation layers (fetch): full − bare', 'mesh fetch', 'mesh bare fetch', 'limit +5 µs'),
+    line('retry/propagation/telemetry layers, no OTel SDK (typed): full − bare', 'mesh typed', 'mesh bare typed', 'limit +5 µs'),
+    line('retry/propagation/telemetry layers, no OTel SDK (fetch): full − bare', 'mesh fetch', 'mesh bare fetch', 'limit +5 µs'),
   ]
     .filter((l) => l !== undefined)
     .join('\n');

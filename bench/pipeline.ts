@@ -11,7 +11,7 @@ import { BARE_LAYERS } from './meshfetch.ts';
 const BODY = Buffer.from(JSON.stringify({ id: 1, name: 'item', padding: 'x'.repeat(30) }));
 
 /** Answers every request with 200 and a 64-byte JSON body, without any I/O. */
-const memoryTransport: TransportFactory = (): Transport => ({
+export const memoryTransport: TransportFactory = (): Transport => ({
   name: 'memory',
   request: async () => {
     const body = new Readable({ read() {} });
@@ -24,7 +24,8 @@ const memoryTransport: TransportFactory = (): Transport => ({
 
 const Contract = defineService({ routes: { item: { method: 'GET', path: '/item', response: shape<{ id: number }>() } } });
 
-async function cpuPerCall(layers: readonly Layer[], calls: number): Promise<number> {
+/** Client CPU per call (µs) of the typed JSON path through `layers`, over the in-memory transport. */
+export async function cpuPerCall(layers: readonly Layer[], calls: number): Promise<number> {
   const mesh = createMesh({
     env: {},
     transport: memoryTransport,
@@ -40,7 +41,7 @@ async function cpuPerCall(layers: readonly Layer[], calls: number): Promise<numb
   return (used.user + used.system) / calls;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function runPipelineBench(rounds: number, calls: number): Promise<string> {
   const bare: number[] = [];
@@ -54,7 +55,8 @@ export async function runPipelineBench(rounds: number, calls: number): Promise<s
   return [
     `pipeline only (in-memory transport, typed JSON path, ${calls} calls × ${rounds} rounds, median):`,
     `  bare (deadline + endpoint)              ${b.toFixed(2)} µs CPU/call`,
-    `  default stack (+ retry, propagation)    ${f.toFixed(2)} µs CPU/call   (+${(f - b).toFixed(2)} µs, ${(f / b).toFixed(2)}x)`,
+    `  default stack (+ retry, propagation,   ${f.toFixed(2)} µs CPU/call   (+${(f - b).toFixed(2)} µs, ${(f / b).toFixed(2)}x)`,
+    `   telemetry layers, no SDK registered)`,
   ].join('\n');
 }
 

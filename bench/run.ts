@@ -2,13 +2,14 @@
  * Client CPU / latency / throughput benchmark: meshfetch against plain clients.
  *
  *   node bench/run.ts [--quick] [--concurrency 1,32] [--only name,...]
- *                     [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--no-amplification] [--no-control-plane]
+ *                     [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--no-amplification] [--no-control-plane] [--no-telemetry]
  *                     [--json FILE]
  *
  * After the CPU tables it runs the retry-amplification bench (bench/amplification.ts) unless
  * --no-amplification or --only is given, then the control plane bench (bench/control-plane.ts:
  * propagation to 1,000 watchers, memory at 1,000 and 10,000 idle watchers) unless --no-control-plane
- * or --only is given.
+ * or --only is given, then the telemetry cost bench (bench/telemetry.ts) in a child process, since
+ * it registers the OpenTelemetry SDK globally (skipped with --only or --no-telemetry).
  *
  * Every flag has an environment variable (flags win): BENCH_QUICK=1,
  * BENCH_CONCURRENCY, BENCH_ONLY, BENCH_REQUESTS, BENCH_ROUNDS, BENCH_WARMUP,
@@ -19,9 +20,11 @@
  * Progress goes to stderr, the tables to stdout.
  */
 import './fetch-first.ts'; // must stay the first import: see the file
+import { execFile } from 'node:child_process';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { baselineCandidates } from './baselines.ts';
 import {
   BASELINE_NAME,
@@ -50,6 +53,7 @@ interface Config {
   quick: boolean;
   amplification: boolean;
   controlPlane: boolean;
+  telemetry: boolean;
 }
 
 /**
@@ -63,7 +67,7 @@ const DEFAULTS = {
 };
 
 const USAGE = `usage: node bench/run.ts [--quick] [--concurrency 1,32] [--only name,...]
-                          [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--no-amplification] [--no-control-plane] [--json FILE]`;
+                          [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--no-amplification] [--no-control-plane] [--no-telemetry] [--json FILE]`;
 
 function positiveInt(name: string, raw: string): number {
   const n = Number(raw);
@@ -91,6 +95,7 @@ function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       'no-rotate': { type: 'boolean' },
       'no-amplification': { type: 'boolean' },
       'no-control-plane': { type: 'boolean' },
+      'no-telemetry': { type: 'boolean' },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -128,6 +133,7 @@ function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     quick,
     amplification: !values['no-amplification'] && !onlyRaw,
     controlPlane: !values['no-control-plane'] && !onlyRaw,
+    telemetry: !values['no-telemetry'] && !onlyRaw,
   };
 }
 
@@ -203,6 +209,12 @@ async function main(): Promise<void> {
     }
   } finally {
     await upstream?.close();
+  }
+  if (cfg.telemetry) {
+    log('telemetry cost: in a child process (it registers the OpenTelemetry SDK)');
+    const script = fileURLToPath(new URL('./telemetry.ts', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, [script, ...(cfg.quick ? ['--quick'] : [])]);
+    process.stdout.write('\n' + stdout);
   }
 
   process.stdout.write(

@@ -1,25 +1,26 @@
-import { context, isSpanContextValid, propagation, SpanKind, trace } from '@opentelemetry/api';
-import type { Span } from '@opentelemetry/api';
+import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
+import type { Attributes, Span } from '@opentelemetry/api';
 import type { LayerDeps } from '../pipeline/layers.ts';
 import type { CallContext, MeshRequest, MeshResponse, Middleware } from '../pipeline/types.ts';
 import { ATTR, isCancellation, knownMethod, redactedUrl, serverAddress, spanName } from './attributes.ts';
 import { answered, endSpan, failed, whenBodyCloses } from './request-end.ts';
 import type { Ending } from './request-end.ts';
-import { SUPPRESS_TRACING, currentTracer } from './tracer.ts';
+import { activeTracer, SUPPRESS_TRACING } from './tracer.ts';
 
-const CLIENT = { kind: SpanKind.CLIENT } as const;
-
-function setAttemptAttributes(span: Span, req: MeshRequest, ctx: CallContext): void {
+function attemptAttributes(req: MeshRequest, ctx: CallContext): Attributes {
   const method = knownMethod(req.method);
   const { address, port } = serverAddress(req.origin);
-  span.setAttribute(ATTR.method, method);
-  if (method === '_OTHER') span.setAttribute(ATTR.methodOriginal, req.method);
-  span.setAttribute(ATTR.serverAddress, address);
-  span.setAttribute(ATTR.serverPort, port);
-  span.setAttribute(ATTR.urlFull, redactedUrl(req.origin, req.path));
-  if (ctx.attempt > 1) span.setAttribute(ATTR.resendCount, ctx.attempt - 1);
-  span.setAttribute(ATTR.service, ctx.service);
-  if (ctx.route !== undefined) span.setAttribute(ATTR.route, ctx.route);
+  const attributes: Attributes = {
+    [ATTR.method]: method,
+    [ATTR.serverAddress]: address,
+    [ATTR.serverPort]: port,
+    [ATTR.urlFull]: redactedUrl(req.origin, req.path),
+    [ATTR.service]: ctx.service,
+  };
+  if (ctx.route !== undefined) attributes[ATTR.route] = ctx.route;
+  if (ctx.attempt > 1) attributes[ATTR.resendCount] = ctx.attempt - 1;
+  if (method === '_OTHER') attributes[ATTR.methodOriginal] = req.method;
+  return attributes;
 }
 
 /**
@@ -33,10 +34,10 @@ export function attemptTelemetryLayer(deps: LayerDeps): Middleware {
   const { events } = deps;
   return (next) => async (req, ctx) => {
     const started = performance.now();
-    const parent = context.active();
-    const span = currentTracer().startSpan(spanName(req.method, ctx.route), CLIENT, parent);
+    const tracer = activeTracer();
+    let span: Span | undefined;
     const end = (ending: Ending): void => {
-      endSpan(span, ending);
+      if (span) endSpan(span, ending);
       if (!events.has('attempt')) return;
       const { status, errorType, outcome } = ending;
       const duration = performance.now() - started;
@@ -44,8 +45,9 @@ export function attemptTelemetryLayer(deps: LayerDeps): Middleware {
     };
     let res: MeshResponse;
     try {
-      if (isSpanContextValid(span.spanContext())) {
-        if (span.isRecording()) setAttemptAttributes(span, req, ctx);
+      if (tracer) {
+        const parent = context.active();
+        span = tracer.startSpan(spanName(req.method, ctx.route), { kind: SpanKind.CLIENT, attributes: attemptAttributes(req, ctx) }, parent);
         const attemptContext = trace.setSpan(parent, span);
         const headers = { ...req.headers };
         propagation.inject(attemptContext, headers);

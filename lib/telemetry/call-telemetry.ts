@@ -1,19 +1,18 @@
-import { context, isSpanContextValid, SpanKind, trace } from '@opentelemetry/api';
+import { context, SpanKind, trace } from '@opentelemetry/api';
+import type { Attributes, Span } from '@opentelemetry/api';
 import type { LayerDeps } from '../pipeline/layers.ts';
 import type { Middleware, MeshResponse } from '../pipeline/types.ts';
 import { ATTR, isCancellation, knownMethod, spanName } from './attributes.ts';
 import { answered, endSpan, failed, whenBodyCloses } from './request-end.ts';
 import type { Ending } from './request-end.ts';
 import { recordSpanEvents } from './span-events.ts';
-import { CALL_SPAN, currentTracer } from './tracer.ts';
-
-const INTERNAL = { kind: SpanKind.INTERNAL } as const;
+import { activeTracer } from './tracer.ts';
 
 /**
  * The logical call: one INTERNAL span named `{method} {route}` that parents every attempt's CLIENT
  * span and carries the mesh's events (retries, hedges, budget, breaker, limits) as span events; and
  * one `call` event when the call ends (its body closed, or it failed), which stats and metrics count.
- * With no SDK registered the span is a no-op and no context is entered.
+ * With no TracerProvider registered there is no span and no context is entered.
  */
 export function callTelemetryLayer(deps: LayerDeps): Middleware {
   const { events } = deps;
@@ -22,16 +21,13 @@ export function callTelemetryLayer(deps: LayerDeps): Middleware {
   return (next) => async (req, ctx) => {
     const started = performance.now();
     const callerSignal = ctx.signal;
-    const parent = context.active();
-    const span = currentTracer().startSpan(spanName(req.method, ctx.route), INTERNAL, parent);
-    if (span.isRecording()) {
-      span.setAttribute(ATTR.method, knownMethod(req.method));
-      span.setAttribute(ATTR.service, ctx.service);
-      if (ctx.route !== undefined) span.setAttribute(ATTR.route, ctx.route);
-    }
+    const tracer = activeTracer();
+    let span: Span | undefined;
     const end = (ending: Ending): void => {
-      if (span.isRecording()) span.setAttribute(ATTR.attempts, ctx.attempt);
-      endSpan(span, ending);
+      if (span) {
+        if (ctx.attempt > 1 && span.isRecording()) span.setAttribute(ATTR.attempts, ctx.attempt);
+        endSpan(span, ending);
+      }
       if (!events.has('call')) return;
       const { status, errorType, outcome } = ending;
       const duration = performance.now() - started;
@@ -39,9 +35,15 @@ export function callTelemetryLayer(deps: LayerDeps): Middleware {
     };
     let res: MeshResponse;
     try {
-      res = isSpanContextValid(span.spanContext())
-        ? await context.with(trace.setSpan(parent, span).setValue(CALL_SPAN, span), next, undefined, req, ctx)
-        : await next(req, ctx);
+      if (tracer) {
+        const attributes: Attributes = { [ATTR.method]: knownMethod(req.method), [ATTR.service]: ctx.service };
+        if (ctx.route !== undefined) attributes[ATTR.route] = ctx.route;
+        const parent = context.active();
+        span = tracer.startSpan(spanName(req.method, ctx.route), { kind: SpanKind.INTERNAL, attributes }, parent);
+        res = await context.with(trace.setSpan(parent, span), next, undefined, req, ctx);
+      } else {
+        res = await next(req, ctx);
+      }
     } catch (err) {
       end(failed(err, isCancellation(err, callerSignal)));
       throw err;

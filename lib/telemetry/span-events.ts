@@ -1,8 +1,7 @@
-import { context } from '@opentelemetry/api';
+import { trace } from '@opentelemetry/api';
 import type { Attributes } from '@opentelemetry/api';
 import type { MeshEvents } from '../events.ts';
 import { ATTR, errorType } from './attributes.ts';
-import { callSpanIn } from './tracer.ts';
 
 /** A retry's or give-up's reason: the status it answered, or the failure's error.type. */
 function reasonType(reason: unknown): string {
@@ -10,13 +9,14 @@ function reasonType(reason: unknown): string {
 }
 
 function onCallSpan(name: string, attributes: Attributes): void {
-  const span = callSpanIn(context.active());
+  const span = trace.getActiveSpan();
   if (span?.isRecording()) span.addEvent(name, attributes);
 }
 
 /**
  * Adds the mesh's events to the span of the call they happen in. Listeners run synchronously where
- * the event is emitted, inside the call's context, so the active context names the call's span.
+ * the event is emitted: in the layers between the call span and the attempt spans (retry, hedge,
+ * breaker, limits, balancer), where the active span is the call's.
  * Returns a function that removes the listeners.
  */
 export function recordSpanEvents(events: MeshEvents): () => void {

@@ -1,31 +1,11 @@
 import { createRequire } from 'node:module';
-import { createContextKey, trace } from '@opentelemetry/api';
-import type { Span, Tracer, TracerProvider } from '@opentelemetry/api';
+import { createContextKey, ProxyTracerProvider, trace } from '@opentelemetry/api';
+import type { Tracer, TracerProvider } from '@opentelemetry/api';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
 /** The instrumentation scope of every span and metric meshfetch records. */
 export const SCOPE = { name: 'meshfetch', version } as const;
-
-let provider: TracerProvider | undefined;
-let cached: Tracer | undefined;
-
-/**
- * meshfetch's tracer from the TracerProvider registered now. Before any is registered that is a
- * ProxyTracer, which follows a provider registered later; a provider registered after the API was
- * disabled (trace.disable()) is a new global, so the tracer is fetched again.
- */
-export function currentTracer(): Tracer {
-  const current = trace.getTracerProvider();
-  if (current !== provider || cached === undefined) {
-    provider = current;
-    cached = current.getTracer(SCOPE.name, SCOPE.version);
-  }
-  return cached;
-}
-
-/** The logical call's span, kept in the context so that mesh events during the call land on it. */
-export const CALL_SPAN = createContextKey('meshfetch call span');
 
 /**
  * @opentelemetry/core's suppressTracing() key. createContextKey() is Symbol.for(description), so the
@@ -34,6 +14,24 @@ export const CALL_SPAN = createContextKey('meshfetch call span');
  */
 export const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
 
-export function callSpanIn(ctx: { getValue(key: symbol): unknown }): Span | undefined {
-  return ctx.getValue(CALL_SPAN) as Span | undefined;
+/** What the API hands out while no TracerProvider is registered. */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+let provider: TracerProvider | undefined;
+let cached: Tracer | undefined;
+
+/**
+ * meshfetch's tracer from the TracerProvider registered now, or undefined while none is (then a call
+ * pays for no span and enters no context). Looked up per call, so a provider registered after
+ * createMesh() is used from the next call on.
+ */
+export function activeTracer(): Tracer | undefined {
+  const global = trace.getTracerProvider();
+  const current = global instanceof ProxyTracerProvider ? global.getDelegate() : global;
+  if (current === NOOP_PROVIDER) return undefined;
+  if (current !== provider || cached === undefined) {
+    provider = current;
+    cached = current.getTracer(SCOPE.name, SCOPE.version);
+  }
+  return cached;
 }
