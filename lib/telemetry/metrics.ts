@@ -1,4 +1,4 @@
-import { metrics, ValueType } from '@opentelemetry/api';
+import { createNoopMeter, metrics, ValueType } from '@opentelemetry/api';
 import type { Attributes, BatchObservableCallback, Counter, Histogram, Meter, MeterProvider, ObservableGauge } from '@opentelemetry/api';
 import type { AttemptEnded, CallEnded, CircuitState, MeshEvents } from '../events.ts';
 import { ATTR, knownMethod, serverAddress } from './attributes.ts';
@@ -11,8 +11,13 @@ const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, 'half-open': 1,
 /** Breakers are per destination, so few; the bound only guards against a misbehaving emitter. */
 const MAX_CIRCUITS = 1_024;
 
+/** The class of a histogram from the API's no-op meter: what every meter hands out while no SDK is registered. */
+const NOOP_HISTOGRAM = createNoopMeter().createHistogram('meshfetch.probe').constructor;
+
 interface Instruments {
   readonly provider: MeterProvider;
+  /** False while no MeterProvider is registered: the per-call listeners then build no attributes. */
+  readonly live: boolean;
   readonly meter: Meter;
   readonly attemptDuration: Histogram;
   readonly callDuration: Histogram;
@@ -48,8 +53,14 @@ export class MeshMetrics {
       return attributes;
     };
     this.#disposers = [
-      events.on('attempt', (e) => this.#get().attemptDuration.record(e.duration / 1_000, this.#attemptAttributes(e))),
-      events.on('call', (e) => this.#get().callDuration.record(e.duration / 1_000, this.#callAttributes(e))),
+      events.on('attempt', (e) => {
+        const instruments = this.#get();
+        if (instruments.live) instruments.attemptDuration.record(e.duration / 1_000, this.#attemptAttributes(e));
+      }),
+      events.on('call', (e) => {
+        const instruments = this.#get();
+        if (instruments.live) instruments.callDuration.record(e.duration / 1_000, this.#callAttributes(e));
+      }),
       events.on('retry', (e) => this.#get().retries.add(1, labels(e.service, e.route))),
       events.on('hedge', (e) => this.#get().hedges.add(1, labels(e.service, e.route))),
       events.on('budgetExhausted', (e) => this.#get().budgetExhausted.add(1, labels(e.service, e.route))),
@@ -116,10 +127,12 @@ export class MeshMetrics {
       }
     };
     meter.addBatchObservableCallback(observe, [circuitState, certificateExpiry]);
+    const attemptDuration = duration('http.client.request.duration', 'Duration of each HTTP attempt, to the end of its response body');
     this.#instruments = {
       provider,
+      live: attemptDuration.constructor !== NOOP_HISTOGRAM,
       meter,
-      attemptDuration: duration('http.client.request.duration', 'Duration of each HTTP attempt, to the end of its response body'),
+      attemptDuration,
       callDuration: duration('meshfetch.client.call.duration', 'Duration of each logical call as the caller saw it, retries included'),
       retries: counter('meshfetch.client.retries', 'Retries sent'),
       hedges: counter('meshfetch.client.hedges', 'Hedged copies sent'),
