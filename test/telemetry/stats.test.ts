@@ -1,6 +1,6 @@
 import FakeTimers from '@sinonjs/fake-timers';
 import { expect } from 'chai';
-import { mergeFigures, OTHER, UNNAMED_ROUTE } from '../../lib/index.ts';
+import { createMesh, mergeFigures, MeshError, OTHER, UNNAMED_ROUTE } from '../../lib/index.ts';
 import type { CallEnded, MeshStatsSnapshot } from '../../lib/index.ts';
 import { MeshEvents } from '../../lib/events.ts';
 import { StatsCollector } from '../../lib/telemetry/stats.ts';
@@ -53,6 +53,18 @@ for (const { name, create } of TRANSPORTS) {
     });
   });
 }
+
+describe('createMesh option statsWindow', function () {
+  it('rejects a window under a second, naming the option', function () {
+    expect(() => createMesh({ env: {}, statsWindow: 10 })).to.throw(MeshError, 'createMesh option statsWindow: expected milliseconds >= 1000, got 10');
+  });
+
+  it('sets the window mesh.stats() reports over', async function () {
+    const mesh = createMesh({ env: {}, statsWindow: 30_000 });
+    expect(mesh.stats().window).to.equal(30_000);
+    await mesh.close();
+  });
+});
 
 function call(service: string, duration: number, outcome: CallEnded['outcome'] = 'success', route: string | undefined = 'r'): CallEnded {
   return { service, route, method: 'GET', status: outcome === 'success' ? 200 : 503, errorType: undefined, outcome, duration, attempts: 1 };

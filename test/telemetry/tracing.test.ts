@@ -112,6 +112,10 @@ for (const { name, create } of TRANSPORTS) {
       const attempts = byKind(otel.spans.getFinishedSpans(), SpanKind.CLIENT);
       expect(attempts).to.have.length(2);
       expect(attempts.every((a) => !('http.request.resend_count' in a.attributes))).to.equal(true);
+      // The copy that lost the race was cancelled, not failed: error.type says so, the status stays unset.
+      const lost = attempts.find((a) => a.attributes['http.response.status_code'] === undefined)!;
+      expect(lost.attributes['error.type']).to.equal('HedgeLost');
+      expect(lost.status.code).to.equal(SpanStatusCode.UNSET);
 
       srv.script.push({ delay: 300, then: { status: 200, body: 'slow' } });
       otel.spans.reset();
@@ -153,6 +157,19 @@ for (const { name, create } of TRANSPORTS) {
     });
   });
 }
+
+describe('tracing with no OpenTelemetry SDK registered', function () {
+  const h = new Harness();
+  afterEach(() => h.close());
+
+  it('sends no trace context and records no span, while mesh.stats() still counts', async function () {
+    const srv = await h.server();
+    const mesh = h.mesh(upPolicy(srv.origin));
+    await (await mesh.client('up').fetch('/quiet')).text();
+    expect(srv.requests[0]!.headers).not.to.have.property('traceparent');
+    expect(mesh.stats().services.up).to.include({ requests: 1, attempts: 1, successes: 1 });
+  });
+});
 
 describe('tracing alongside @opentelemetry/instrumentation-undici (registered in process)', function () {
   const h = new Harness();
