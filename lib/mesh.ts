@@ -109,7 +109,7 @@ export class Mesh {
     this.#stats = new StatsCollector(this.#events, {
       caller: this.settings.service,
       window: statsWindow(options.statsWindow),
-      inPolicy: (service) => this.#store.current?.services.has(service) ?? false,
+      inPolicy: (service) => (this.#store.current?.services.get(service)?.endpoints.length ?? 0) > 0,
     });
     this.#metrics = new MeshMetrics(this.#events, this.settings.service);
     this.#transport = (options.transport ?? undiciTransport())({
