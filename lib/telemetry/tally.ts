@@ -4,10 +4,20 @@ import type { GiveUpReason } from '../events.ts';
 /** 1 % relative error on every quantile; 1,024 bins span 0.01 ms to well over 100 s, so memory is bounded. */
 const SKETCH = { relativeAccuracy: 0.01, binLimit: 1_024 } as const;
 
-export type Sketch = DDSketch;
+/**
+ * The part of a DDSketch this module uses. Declared here so that meshfetch's own type declarations
+ * never name the library's, which do not type-check in a project without skipLibCheck.
+ */
+export interface Sketch {
+  readonly count: number;
+  accept(value: number): void;
+  getValueAtQuantile(quantile: number): number;
+  merge(other: Sketch): void;
+  toProto(): Uint8Array;
+}
 
 export function newSketch(): Sketch {
-  return new LogCollapsingLowestDenseDDSketch(SKETCH);
+  return new LogCollapsingLowestDenseDDSketch(SKETCH) as Sketch;
 }
 
 /** The DDSketch protobuf encoding, base64: what another process decodes and merges. */
@@ -16,7 +26,7 @@ export function encodeSketch(sketch: Sketch): string {
 }
 
 export function decodeSketch(encoded: string): Sketch {
-  return DDSketch.fromProto(Buffer.from(encoded, 'base64'));
+  return DDSketch.fromProto(Buffer.from(encoded, 'base64')) as Sketch;
 }
 
 /** Counts for one destination (service and route) over some stretch of time. Adding two tallies merges them. */
