@@ -31,6 +31,7 @@ import { MAX_TIMER_MS } from './policy/duration.ts';
 import { loadPolicyFile } from './policy/load.ts';
 import { PolicyStore } from './policy/store.ts';
 import type { CallPolicy, PolicyDocument } from './policy/types.ts';
+import type { UrlOwner } from './routing/owner.ts';
 import { MeshMetrics } from './telemetry/metrics.ts';
 import { StatsCollector } from './telemetry/stats.ts';
 import type { MeshStatsSnapshot } from './telemetry/stats.ts';
@@ -97,6 +98,7 @@ export class Mesh {
   readonly #remote: RemotePolicy | undefined;
   /** This mesh's id in the control plane's client list: several meshes may share a process. */
   readonly instance = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  readonly #warnedAmbiguous = new Set<string>();
 
   constructor(options: MeshOptions = {}) {
     const env = options.env ?? process.env;
@@ -148,7 +150,8 @@ export class Mesh {
   /** The policy of the service an origin belongs to (the defaults for an unknown origin). */
   #policyForOrigin(origin: string): CallPolicy {
     const policy = this.#store.current ?? BUILT_IN_POLICY;
-    return policy.byOrigin.get(origin)?.policy ?? policy.defaults;
+    // One connection pool per origin: when services share it, the longest base path's service decides.
+    return policy.byOrigin.get(origin)?.[0]?.service.policy ?? policy.defaults;
   }
 
   /** The local policy: in force at once, or with a control plane, what it falls back to. */
@@ -245,6 +248,7 @@ export class Mesh {
         return new ServiceClient(clientScope(this.#core, target.service.name, undefined)).fetch(target.path, { ...request, ...init });
       }
       case 'origin':
+        if (target.alsoMatched.length > 0) this.#warnAmbiguous(url, target);
         return new ServiceClient(clientScope(this.#core, target.service.name, undefined)).fetch(input, init);
       case 'pass-through':
         return passThrough(input, init);
@@ -254,6 +258,19 @@ export class Mesh {
   /** `await using mesh = createMesh()` closes the mesh when the block ends. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /** Said once per origin and service set, so that a hot path does not flood the log. */
+  #warnAmbiguous(url: URL, owner: UrlOwner): void {
+    const names = [owner.service.name, ...owner.alsoMatched.map((s) => s.name)];
+    const key = `${url.origin} ${names.join(',')}`;
+    if (this.#warnedAmbiguous.has(key)) return;
+    this.#warnedAmbiguous.add(key);
+    this.logger.warn('several services share this origin and base path; calls to it go to the first one listed in the policy', {
+      origin: url.origin,
+      chosen: owner.service.name,
+      alsoMatched: names.slice(1).join(', '),
+    });
   }
 
   /** Closes every connection. After this the process can exit by itself. */

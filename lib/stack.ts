@@ -1,6 +1,9 @@
 import type { Layer } from './pipeline/layers.ts';
+import { circuitBreakerLayer } from './resilience/circuit-breaker-layer.ts';
+import { concurrencyLayer } from './resilience/concurrency-limit.ts';
 import { deadlineLayer } from './resilience/deadline.ts';
 import { propagationLayer } from './resilience/propagation.ts';
+import { rateLimitLayer } from './resilience/rate-limit.ts';
 import { retryLayer } from './resilience/retry.ts';
 import { endpointLayer } from './routing/endpoint.ts';
 import { attemptTelemetryLayer } from './telemetry/attempt-telemetry.ts';
@@ -22,13 +25,28 @@ export const DEFAULT_STACK: readonly Layer[] = [
     create: () => deadlineLayer,
   },
   {
+    name: 'rate-limit',
+    why: 'outside the breaker: a refused call never reaches it, so it is not counted as a failure; a call pays one token however many attempts it takes',
+    create: rateLimitLayer,
+  },
+  {
+    name: 'concurrency',
+    why: 'outside the breaker and the retry: a call holds one slot across its attempts, and a full bulkhead is not a breaker failure; it waits in its queue within the deadline',
+    create: concurrencyLayer,
+  },
+  {
+    name: 'circuit-breaker',
+    why: 'outside the retry: it counts each call once, with its final outcome (retries do not count twice), and an open circuit fails the call before any attempt, so retries cannot hammer it',
+    create: circuitBreakerLayer,
+  },
+  {
     name: 'retry',
     why: 'inside the deadline, so backoff and every attempt (and hedge) fit in it; pays from the retry budget',
     create: retryLayer,
   },
   {
     name: 'endpoint',
-    why: 'per attempt, so that a retry can land on another endpoint of the service',
+    why: 'inside the retry, per attempt: each attempt is balanced, an ejected endpoint is skipped and a retry prefers another endpoint than the one that failed',
     create: endpointLayer,
   },
   {

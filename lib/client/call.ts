@@ -105,6 +105,7 @@ export function startCall(core: MeshCore, call: OutgoingCall, options: CallOptio
     signal,
     deadline,
     attempt: 1,
+    lastEndpoint: undefined,
   };
   return core.handler(
     { method: call.method, origin: call.origin, path: call.path, headers: call.headers, body: call.body },

@@ -1,12 +1,16 @@
 import { configError } from '../errors.ts';
 import type { CompiledPolicy, CompiledService } from '../policy/compile.ts';
+import { ownerOf } from '../routing/owner.ts';
 
 /** Where mesh.fetch() sends a URL. */
 export type FetchTarget =
   /** http://<service>/path: the service's endpoints, chosen per attempt. */
   | { readonly kind: 'service'; readonly service: CompiledService; readonly path: string }
-  /** An endpoint origin of a service: that origin, under the service's policy. */
-  | { readonly kind: 'origin'; readonly service: CompiledService }
+  /**
+   * Under an endpoint of a service (the longest matching base path, see ownerOf): that origin, under
+   * the service's policy. `alsoMatched` names services with the very same origin and base path.
+   */
+  | { readonly kind: 'origin'; readonly service: CompiledService; readonly alsoMatched: readonly CompiledService[] }
   /** Anything else: the platform fetch, untouched. */
   | { readonly kind: 'pass-through' };
 
@@ -41,6 +45,6 @@ export function fetchTarget(policy: CompiledPolicy | undefined, url: URL): Fetch
     }
     return { kind: 'service', service: named, path: url.pathname + url.search };
   }
-  const owner = policy?.byOrigin.get(url.origin);
-  return owner ? { kind: 'origin', service: owner } : { kind: 'pass-through' };
+  const owner = policy && ownerOf(policy, url);
+  return owner ? { kind: 'origin', service: owner.service, alsoMatched: owner.alsoMatched } : { kind: 'pass-through' };
 }

@@ -58,6 +58,8 @@ export interface CallContext {
   deadline: number;
   /** 1 for the first attempt; set by the retry layer. */
   attempt: number;
+  /** The endpoint (URL) the latest attempt went to; set by the endpoint layer so a retry can go elsewhere. */
+  lastEndpoint?: string | undefined;
 }
 
 export type Handler = (req: MeshRequest, ctx: CallContext) => Promise<MeshResponse>;

@@ -11,6 +11,14 @@ export interface Endpoint {
   readonly origin: string;
   /** Path prefix from the endpoint URL without a trailing "/", usually "". */
   readonly basePath: string;
+  /** origin + basePath: names the endpoint in load-balancing state and events. */
+  readonly url: string;
+}
+
+/** A service reachable at an origin, under a base path (several services may share one origin). */
+export interface OriginOwner {
+  readonly basePath: string;
+  readonly service: CompiledService;
 }
 
 export interface CompiledRoute {
@@ -35,8 +43,11 @@ export interface CompiledPolicy {
   readonly revision: string | undefined;
   readonly defaults: CallPolicy;
   readonly services: ReadonlyMap<string, CompiledService>;
-  /** Every endpoint origin, to recognise a URL as a call to a known service. */
-  readonly byOrigin: ReadonlyMap<string, CompiledService>;
+  /**
+   * Every endpoint origin and the services behind it, longest base path first, to recognise a URL as
+   * a call to a known service (lib/routing/owner.ts picks one).
+   */
+  readonly byOrigin: ReadonlyMap<string, readonly OriginOwner[]>;
 }
 
 type Layer = Record<string, unknown>;
@@ -45,6 +56,7 @@ type Layer = Record<string, unknown>;
 const FEATURE_BASE: Record<string, unknown> = {
   retry: DEFAULT_POLICY.retry,
   circuitBreaker: DEFAULT_POLICY.circuitBreaker,
+  outlierDetection: DEFAULT_POLICY.outlierDetection,
   rateLimit: {},
   hedge: { max: 1 },
 };
@@ -94,6 +106,10 @@ function checkComplete(policy: CallPolicy, layer: Layer, path: string, problems:
     }
   }
   if (policy.hedge && layer.hedge !== undefined && policy.hedge.delay === undefined) problems.push(`${at('hedge.delay')}: required when hedge is on`);
+  const outliers = policy.outlierDetection;
+  if (outliers && layer.outlierDetection !== undefined && outliers.baseEjectionTime > outliers.maxEjectionTime) {
+    problems.push(`${at('outlierDetection')}: baseEjectionTime (${outliers.baseEjectionTime}ms) is larger than maxEjectionTime (${outliers.maxEjectionTime}ms)`);
+  }
   if (policy.retry && layer.retry !== undefined && policy.retry.backoff.base > policy.retry.backoff.max) {
     problems.push(`${at('retry.backoff')}: base (${policy.retry.backoff.base}ms) is larger than max (${policy.retry.backoff.max}ms)`);
   }
@@ -112,7 +128,8 @@ export function compilePathPattern(pattern: string): RegExp {
 /** `url` passed the schema's endpoint check, so it parses. */
 function parseEndpoint(url: string): Endpoint {
   const parsed = new URL(url);
-  return { origin: parsed.origin, basePath: parsed.pathname.replace(/\/+$/, '') };
+  const basePath = parsed.pathname.replace(/\/+$/, '');
+  return { origin: parsed.origin, basePath, url: parsed.origin + basePath };
 }
 
 function compileService(name: string, doc: Layer, defaults: CallPolicy, problems: Problems): CompiledService {
@@ -158,16 +175,18 @@ export function compilePolicy(raw: unknown, source: string, locate?: () => LineL
   if (problems.length === 0 && doc) {
     const defaults = applyLayer(DEFAULT_POLICY, (doc.defaults as Layer | undefined) ?? {}, 'defaults', problems);
     const services = new Map<string, CompiledService>();
-    const byOrigin = new Map<string, CompiledService>();
+    const byOrigin = new Map<string, OriginOwner[]>();
     for (const [name, serviceDoc] of Object.entries((doc.services as Record<string, Layer> | undefined) ?? {})) {
       const compiled = compileService(name, serviceDoc, defaults, problems);
       services.set(name, compiled);
-      for (const endpoint of compiled.endpoints) {
-        const owner = byOrigin.get(endpoint.origin);
-        if (owner && owner !== compiled) problems.push(`services.${name}: endpoint ${endpoint.origin} is also an endpoint of ${owner.name}`);
-        byOrigin.set(endpoint.origin, compiled);
+      for (const { origin, basePath } of compiled.endpoints) {
+        let owners = byOrigin.get(origin);
+        if (!owners) byOrigin.set(origin, (owners = []));
+        if (!owners.some((o) => o.service === compiled && o.basePath === basePath)) owners.push({ basePath, service: compiled });
       }
     }
+    // Longest base path first; equal ones keep document order (the first service wins, see owner.ts).
+    for (const owners of byOrigin.values()) owners.sort((a, b) => b.basePath.length - a.basePath.length);
     if (problems.length === 0) return { revision: doc.revision as string | undefined, defaults, services, byOrigin };
   }
   throw configError(`invalid policy from ${source}:\n  ${withLines(problems, locate?.()).join('\n  ')}`);

@@ -19,7 +19,11 @@ export const DEFAULT_POLICY: CallPolicy = Object.freeze<CallPolicy>({
     budget: { ratio: 0.2, minPerSecond: 10, ttl: 10_000 }, // Finagle and Linkerd
     retryAfter: { honor: true, max: 30_000 },
   },
-  circuitBreaker: { errorThresholdPercentage: 50, volumeThreshold: 20, window: 10_000, resetTimeout: 5_000 },
+  circuitBreaker: { errorThresholdPercentage: 50, volumeThreshold: 20, window: 10_000, resetTimeout: 5_000, failOn: ['5xx'] },
+  // Envoy's outlier detection: 5 consecutive failures, 30 s × times ejected up to 300 s, ≤ 10 % ejected
+  outlierDetection: { consecutiveFailures: 5, baseEjectionTime: 30_000, maxEjectionTime: 300_000, maxEjectedPercent: 10 },
+  // Linkerd's balancer: power of two choices over peak-EWMA, 30 ms before the first answer, 10 s decay
+  loadBalancer: { strategy: 'peak-ewma', initialRtt: 30, decay: 10_000 },
   concurrency: { max: 1024, queue: 0 },
   rateLimit: null,
   hedge: null,

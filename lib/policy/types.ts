@@ -6,6 +6,7 @@
 export type Duration = `${number}${'ms' | 's' | 'm' | 'h'}`;
 export type RetryCondition = 'connect-failure' | 'reset' | 'per-try-timeout' | number;
 export type TlsMode = 'strict' | 'permissive' | 'disabled';
+export type LoadBalancerStrategy = 'peak-ewma' | 'round-robin';
 
 /** Every knob a layer of the document (defaults, a service, a route) may set. */
 export interface PolicySettings {
@@ -29,7 +30,15 @@ export interface PolicySettings {
     volumeThreshold?: number;
     window?: Duration;
     resetTimeout?: Duration;
+    failOn?: ('5xx' | number)[];
   } | null;
+  outlierDetection?: {
+    consecutiveFailures?: number;
+    baseEjectionTime?: Duration;
+    maxEjectionTime?: Duration;
+    maxEjectedPercent?: number;
+  } | null;
+  loadBalancer?: { strategy?: LoadBalancerStrategy; initialRtt?: Duration; decay?: Duration };
   concurrency?: { max?: number; queue?: number };
   rateLimit?: { rps?: number; burst?: number } | null;
   hedge?: { delay?: Duration | 'p95'; max?: number } | null;
@@ -71,6 +80,22 @@ export interface CircuitBreakerPolicy {
   volumeThreshold: number;
   window: number;
   resetTimeout: number;
+  /** Answers that count as failures: "5xx" (any 500–599) or single statuses. */
+  failOn: readonly ('5xx' | number)[];
+}
+
+/** Per-endpoint failure accrual: when an endpoint is taken out of load balancing, and for how long. */
+export interface OutlierDetectionPolicy {
+  consecutiveFailures: number;
+  baseEjectionTime: number;
+  maxEjectionTime: number;
+  maxEjectedPercent: number;
+}
+
+export interface LoadBalancerPolicy {
+  strategy: LoadBalancerStrategy;
+  initialRtt: number;
+  decay: number;
 }
 
 /** The policy in force for one call: defaults, then the service, then the route, merged. */
@@ -84,6 +109,8 @@ export interface CallPolicy {
   jsonBodyLimit: number;
   retry: RetryPolicy | null;
   circuitBreaker: CircuitBreakerPolicy | null;
+  outlierDetection: OutlierDetectionPolicy | null;
+  loadBalancer: LoadBalancerPolicy;
   concurrency: { max: number; queue: number };
   rateLimit: { rps: number; burst: number } | null;
   hedge: { delay: number | 'p95'; max: number } | null;

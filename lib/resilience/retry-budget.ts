@@ -2,65 +2,43 @@ import type { LayerDeps } from '../pipeline/layers.ts';
 import { PerService } from '../pipeline/per-service.ts';
 import type { CallContext } from '../pipeline/types.ts';
 import type { RetryPolicy } from '../policy/types.ts';
+import { SlidingCounts } from './sliding-counts.ts';
 
 type BudgetSettings = RetryPolicy['budget'];
 
-const SLOTS = 10;
+const DEPOSITS = 0;
+const WITHDRAWALS = 1;
 
 /**
  * Finagle's retry budget: retries may add at most `ratio` of the calls made in the last `ttl`, plus a
  * reserve of `minPerSecond` × ttl so that a quiet service can still retry. Deposits and withdrawals
- * are counted in a ring of time slots covering `ttl`, so old ones expire without any timer.
+ * are counted over a sliding window of `ttl`, so old ones expire without any timer.
  */
 export class RetryBudget {
   readonly settings: BudgetSettings;
-  readonly #slotMs: number;
-  readonly #deposits = new Float64Array(SLOTS);
-  readonly #withdrawals = new Float64Array(SLOTS);
-  #depositSum = 0;
-  #withdrawalSum = 0;
-  #slot = 0;
-  #slotStart: number;
+  readonly #counts: SlidingCounts;
 
   constructor(settings: BudgetSettings, now = Date.now()) {
     this.settings = settings;
-    this.#slotMs = settings.ttl / SLOTS;
-    this.#slotStart = now;
+    this.#counts = new SlidingCounts(settings.ttl, 2, now);
   }
 
   /** Every logical call deposits once. */
   deposit(now = Date.now()): void {
-    this.#advance(now);
-    this.#deposits[this.#slot]!++;
-    this.#depositSum++;
+    this.#counts.add(DEPOSITS, now);
   }
 
   /** Takes one retry (or hedge) from the budget; false when the budget is spent. */
   tryWithdraw(now = Date.now()): boolean {
     if (this.balance(now) < 1) return false;
-    this.#withdrawals[this.#slot]!++;
-    this.#withdrawalSum++;
+    this.#counts.add(WITHDRAWALS, now);
     return true;
   }
 
   /** Retries still allowed right now. */
   balance(now = Date.now()): number {
-    this.#advance(now);
     const reserve = (this.settings.minPerSecond * this.settings.ttl) / 1000;
-    return this.settings.ratio * this.#depositSum + reserve - this.#withdrawalSum;
-  }
-
-  #advance(now: number): void {
-    const elapsed = Math.floor((now - this.#slotStart) / this.#slotMs);
-    if (elapsed <= 0) return;
-    for (let i = 0; i < Math.min(elapsed, SLOTS); i++) {
-      this.#slot = (this.#slot + 1) % SLOTS;
-      this.#depositSum -= this.#deposits[this.#slot]!;
-      this.#withdrawalSum -= this.#withdrawals[this.#slot]!;
-      this.#deposits[this.#slot] = 0;
-      this.#withdrawals[this.#slot] = 0;
-    }
-    this.#slotStart += elapsed * this.#slotMs;
+    return this.settings.ratio * this.#counts.sum(DEPOSITS, now) + reserve - this.#counts.sum(WITHDRAWALS, now);
   }
 }
 

@@ -1,5 +1,5 @@
 import pRetry from 'p-retry';
-import { MeshError } from '../errors.ts';
+import { ErrorCode, isMeshError, MeshError } from '../errors.ts';
 import type { GiveUpReason, MeshEvents } from '../events.ts';
 import type { LayerDeps } from '../pipeline/layers.ts';
 import type { CallContext, Handler, Middleware, MeshRequest, MeshResponse } from '../pipeline/types.ts';
@@ -28,6 +28,8 @@ interface RetryCall {
   readonly budget: RetryBudget;
   readonly events: MeshEvents;
   readonly random: () => number;
+  /** Safe to send twice; when false, only a connect failure (a request never sent) is retried. */
+  readonly safe: boolean;
 }
 
 /** Thrown inside the p-retry loop to retry a response whose status is retryable; never escapes it. */
@@ -60,8 +62,9 @@ export function retryLayer(deps: LayerDeps): Middleware {
       const hedged = hedge !== null && replayable && mayRunConcurrently(req, ctx, methods);
       const attempt = hedged ? hedgedAttempt(next, hedgeDeps, budget) : next;
       if (retry === null || retry.attempts <= 1) return counted(attempt, req, ctx);
-      if (!safe || !replayable) return singleAttempt(attempt, req, ctx, retry, events, safe ? 'body-not-replayable' : 'not-idempotent');
-      return retryLoop({ attempt, req, ctx, retry, budget, events, random });
+      if (!replayable) return singleAttempt(attempt, req, ctx, retry, events, 'body-not-replayable');
+      // A request that is not safe to repeat is still requeued after a connect failure (it was never sent).
+      return retryLoop({ attempt, req, ctx, retry, budget, events, random, safe });
     };
   };
 }
@@ -125,6 +128,10 @@ async function retryLoop(call: RetryCall): Promise<MeshResponse> {
     return retryAfter(call, err, undefined);
   }
   if (!retryStatuses(call.retry).has(first.status)) return first;
+  if (!call.safe) {
+    giveUp(call.events, call.ctx, 'not-idempotent', first);
+    return first;
+  }
   return retryAfter(call, undefined, first);
 }
 
@@ -179,6 +186,7 @@ async function retryAfter(call: RetryCall, failure: unknown, answer: MeshRespons
       return true;
     }
     if (!isRetryableFailure(error, retry, ctx)) return announce({ retry: false, why: 'not-retryable' }, attemptNumber, error);
+    if (!call.safe && !isMeshError(error, ErrorCode.Connect)) return announce({ retry: false, why: 'not-idempotent' }, attemptNumber, error);
     const decision = decide(attemptNumber, undefined);
     if (!announce(decision, attemptNumber, error)) return false;
     await delay(decision.delay, ctx.signal);
@@ -189,6 +197,10 @@ async function retryAfter(call: RetryCall, failure: unknown, answer: MeshRespons
     ctx.attempt = attemptNumber;
     const res = await attempt(req, ctx);
     res.attempts = attemptNumber;
+    if (statuses.has(res.status) && !call.safe) {
+      giveUp(events, ctx, 'not-idempotent', res);
+      return res;
+    }
     return statuses.has(res.status) ? judgeAnswer(res, attemptNumber) : res;
   };
 

@@ -1,25 +1,50 @@
+import { ErrorCode, isMeshError } from '../errors.ts';
 import type { LayerDeps } from '../pipeline/layers.ts';
 import { PerService } from '../pipeline/per-service.ts';
-import type { Middleware } from '../pipeline/types.ts';
+import type { CallContext, Middleware, MeshRequest, MeshResponse } from '../pipeline/types.ts';
+import type { Endpoint } from '../policy/compile.ts';
+import { ServiceBalancer } from './balancer.ts';
 import { noEndpointsError } from './no-endpoints.ts';
 
+function toEndpoint(req: MeshRequest, endpoint: Endpoint): MeshRequest {
+  return { ...req, origin: endpoint.origin, path: endpoint.basePath ? endpoint.basePath + req.path : req.path };
+}
+
+/** Whether an attempt's failure tells about the endpoint: undefined for an abort (the caller's, a lost hedge). */
+function endpointFailed(err: unknown, ctx: CallContext): boolean | undefined {
+  if (ctx.signal?.aborted) return undefined;
+  return isMeshError(err, ErrorCode.Connect) || isMeshError(err, ErrorCode.Reset) || isMeshError(err, ErrorCode.Timeout) ? true : undefined;
+}
+
 /**
- * Picks the endpoint for each attempt, round-robin per service, so that a retry may land on another
- * endpoint. A request whose origin is already set (an absolute URL) keeps it.
+ * Picks the endpoint for each attempt: power of two choices over peak-EWMA latency weighted by
+ * requests in flight (or round-robin, by policy), skipping ejected endpoints, and preferring, for a
+ * retry, another endpoint than the previous attempt's. Each attempt's outcome feeds the latency
+ * estimate and outlier ejection. A request whose origin is already set (an absolute URL) keeps it;
+ * a service with one endpoint needs no state at all.
  */
 export function endpointLayer(deps: LayerDeps): Middleware {
-  const cursors = new PerService(() => ({ next: 0 }), deps);
+  // One balancer per service, kept while the policy gives the service endpoints (PerService).
+  const balancers = new PerService((service) => new ServiceBalancer(service, deps.events), deps);
   return (next) => (req, ctx) => {
     if (req.origin) return next(req, ctx);
     const { endpoints } = ctx;
     if (endpoints.length === 0) return Promise.reject(noEndpointsError(ctx));
-    let endpoint = endpoints[0]!;
-    if (endpoints.length > 1) {
-      const cursor = cursors.get(ctx);
-      endpoint = endpoints[cursor.next % endpoints.length]!;
-      cursor.next = (cursor.next + 1) % endpoints.length;
-    }
-    const path = endpoint.basePath ? endpoint.basePath + req.path : req.path;
-    return next({ ...req, origin: endpoint.origin, path }, ctx);
+    if (endpoints.length === 1) return next(toEndpoint(req, endpoints[0]!), ctx);
+    const started = performance.now();
+    const balancer = balancers.get(ctx);
+    const picked = balancer.pick(endpoints, ctx.lastEndpoint, ctx.policy, deps.random, started);
+    ctx.lastEndpoint = picked.endpoint.url;
+    picked.state.pending++;
+    return next(toEndpoint(req, picked.endpoint), ctx).then(
+      (res: MeshResponse) => {
+        balancer.settle(picked, res.status >= 500, started, endpoints, ctx.policy, performance.now());
+        return res;
+      },
+      (err: unknown) => {
+        balancer.settle(picked, endpointFailed(err, ctx), started, endpoints, ctx.policy, performance.now());
+        throw err;
+      },
+    );
   };
 }

@@ -589,10 +589,10 @@ describe('client', () => {
       await arrived[0];
     });
 
-    it('round-robins over a service’s endpoints, adding each endpoint’s base path', async () => {
+    it('round-robins over a service’s endpoints when asked to, adding each endpoint’s base path', async () => {
       const a = await server();
       const b = await server();
-      const client = mesh({ s: { endpoints: [`${a.origin}/blue/`, b.origin] } }).client('s');
+      const client = mesh({ s: { endpoints: [`${a.origin}/blue/`, b.origin], loadBalancer: { strategy: 'round-robin' } } }).client('s');
       const urls: string[] = [];
       for (let i = 0; i < 4; i++) urls.push((await client.get<Echo>(`/n/${i}`)).url);
       expect(urls).to.deep.equal(['/blue/n/0', '/n/1', '/blue/n/2', '/n/3']);

@@ -6,7 +6,7 @@ import { compilePolicy } from '../../lib/policy/compile.ts';
 import type { CompiledPolicy } from '../../lib/policy/compile.ts';
 import { Harness, upPolicy } from '../helpers/fault-server.ts';
 
-const ENDPOINTS = [{ origin: 'http://127.0.0.1:1', basePath: '' }];
+const ENDPOINTS = [{ origin: 'http://127.0.0.1:1', basePath: '', url: 'http://127.0.0.1:1' }];
 
 describe('per-service state', function () {
   it('gives each service with endpoints its own entry, and every other name a place in a 64-entry LRU', function () {

@@ -72,7 +72,7 @@ describe('policy compile: validation', () => {
     const payments = service(policy, 'payments');
     expect(payments.identity).to.equal('spiffe://meshfetch.local/payments');
     expect(payments.allow).to.deep.equal(['checkout']);
-    expect(payments.endpoints).to.deep.equal([{ origin: 'https://127.0.0.1:8443', basePath: '' }]);
+    expect(payments.endpoints).to.deep.equal([{ origin: 'https://127.0.0.1:8443', basePath: '', url: 'https://127.0.0.1:8443' }]);
     expect(payments.policy.retry?.attempts).to.equal(2);
     const route = payments.routesByName.get('create-charge')!;
     expect(route.policy.timeout).to.equal(3_000);
@@ -247,17 +247,16 @@ describe('policy compile: validation', () => {
     expect(lines).to.have.members([
       'services.a: set endpoints or baseUrl, not both',
       'services.a.routes[1].name: "same" is used twice',
-      'services.b: endpoint http://10.0.0.1 is also an endpoint of a',
     ]);
   });
 
   it('lets one service list several base paths on one origin', () => {
     const policy = compilePolicy({ apiVersion: V1, services: { a: { endpoints: ['http://gw:8080/blue', 'http://gw:8080/green'] } } }, 'test');
     expect(service(policy, 'a').endpoints).to.deep.equal([
-      { origin: 'http://gw:8080', basePath: '/blue' },
-      { origin: 'http://gw:8080', basePath: '/green' },
+      { origin: 'http://gw:8080', basePath: '/blue', url: 'http://gw:8080/blue' },
+      { origin: 'http://gw:8080', basePath: '/green', url: 'http://gw:8080/green' },
     ]);
-    expect(policy.byOrigin.get('http://gw:8080')?.name).to.equal('a');
+    expect(policy.byOrigin.get('http://gw:8080')?.[0]?.service.name).to.equal('a');
   });
 });
 
@@ -425,17 +424,17 @@ describe('policy compile: endpoints and baseUrl', () => {
       'test',
     );
     expect(service(policy, 'a').endpoints).to.deep.equal([
-      { origin: 'http://127.0.0.1:8080', basePath: '' },
-      { origin: 'https://10.0.0.2:8443', basePath: '' },
+      { origin: 'http://127.0.0.1:8080', basePath: '', url: 'http://127.0.0.1:8080' },
+      { origin: 'https://10.0.0.2:8443', basePath: '', url: 'https://10.0.0.2:8443' },
     ]);
-    expect(policy.byOrigin.get('http://127.0.0.1:8080')?.name).to.equal('a');
-    expect(policy.byOrigin.get('https://10.0.0.2:8443')?.name).to.equal('a');
+    expect(policy.byOrigin.get('http://127.0.0.1:8080')?.[0]?.service.name).to.equal('a');
+    expect(policy.byOrigin.get('https://10.0.0.2:8443')?.[0]?.service.name).to.equal('a');
   });
 
   it('takes a single baseUrl with a base path, without its trailing slash', () => {
     const policy = compilePolicy({ apiVersion: V1, services: { a: { baseUrl: 'http://127.0.0.1:9000/api/v1/' } } }, 'test');
-    expect(service(policy, 'a').endpoints).to.deep.equal([{ origin: 'http://127.0.0.1:9000', basePath: '/api/v1' }]);
-    expect(policy.byOrigin.get('http://127.0.0.1:9000')?.name).to.equal('a');
+    expect(service(policy, 'a').endpoints).to.deep.equal([{ origin: 'http://127.0.0.1:9000', basePath: '/api/v1', url: 'http://127.0.0.1:9000/api/v1' }]);
+    expect(policy.byOrigin.get('http://127.0.0.1:9000')?.[0]?.service.name).to.equal('a');
   });
 
   it('normalizes default ports out of the origin', () => {

@@ -83,7 +83,7 @@ describe('policy: hostile documents', function () {
 
   it('accepts a service named like an Object.prototype member, as a service', function () {
     const policy = compilePolicy({ apiVersion: V1, services: { constructor: { endpoints: ['http://127.0.0.1:1'] } } }, 'test');
-    expect(policy.services.get('constructor')!.endpoints).to.deep.equal([{ origin: 'http://127.0.0.1:1', basePath: '' }]);
+    expect(policy.services.get('constructor')!.endpoints).to.deep.equal([{ origin: 'http://127.0.0.1:1', basePath: '', url: 'http://127.0.0.1:1' }]);
     expect(policy.services.get('toString')).to.equal(undefined);
   });
 

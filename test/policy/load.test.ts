@@ -53,7 +53,7 @@ describe('policy files', () => {
     expect(policy.defaults.retry?.attempts).to.equal(2);
     expect(policy.defaults.retry?.on).to.deep.equal(['reset', 503]);
     const payments = policy.services.get('payments')!;
-    expect(payments.endpoints).to.deep.equal([{ origin: 'http://127.0.0.1:8080', basePath: '' }]);
+    expect(payments.endpoints).to.deep.equal([{ origin: 'http://127.0.0.1:8080', basePath: '', url: 'http://127.0.0.1:8080' }]);
     expect(payments.routesByName.get('create-charge')!.policy.timeout).to.equal(1_500);
   });
 
@@ -61,7 +61,7 @@ describe('policy files', () => {
     const doc = { apiVersion: 'meshfetch/v1', services: { a: { baseUrl: 'http://127.0.0.1:9/x', circuitBreaker: null } } };
     for (const name of ['policy.json', 'policy.conf']) {
       const policy = loadPolicyFile(write(name, `\n  ${JSON.stringify(doc, null, 2)}\n`));
-      expect(policy.services.get('a')!.endpoints).to.deep.equal([{ origin: 'http://127.0.0.1:9', basePath: '/x' }]);
+      expect(policy.services.get('a')!.endpoints).to.deep.equal([{ origin: 'http://127.0.0.1:9', basePath: '/x', url: 'http://127.0.0.1:9/x' }]);
       expect(policy.services.get('a')!.policy.circuitBreaker).to.equal(null);
     }
   });

@@ -112,7 +112,7 @@ describe('RetryBudget (fake Date)', function () {
   });
 });
 
-const ENDPOINTS = [{ origin: 'http://127.0.0.1:1', basePath: '' }];
+const ENDPOINTS = [{ origin: 'http://127.0.0.1:1', basePath: '', url: 'http://127.0.0.1:1' }];
 /** A destination as a call context names it: a service with endpoints in policy, or not. */
 function known(service: string) {
   return { service, endpoints: ENDPOINTS };
@@ -121,7 +121,7 @@ function unknown(service: string) {
   return { service, endpoints: [] };
 }
 
-describe('retry budget through the mesh (100% failing upstream, default policy)', function () {
+describe('retry budget through the mesh (100% failing upstream, default policy but the circuit breaker off)', function () {
   for (const { name, create } of TRANSPORTS) {
     describe(`${name} transport`, function () {
       const h = new Harness(create);
@@ -135,7 +135,7 @@ describe('retry budget through the mesh (100% failing upstream, default policy)'
       it('once the reserve is spent, budgetExhausted fires and giveUp says why: budget', async function () {
         clock = FakeTimers.install({ toFake: ['Date'] }); // time stands still: nothing expires
         const srv = await h.server([], { status: 503 });
-        const mesh = h.mesh(upPolicy(srv.origin));
+        const mesh = h.mesh(upPolicy(srv.origin, { circuitBreaker: null })); // an open circuit would stop the calls
         const events = recordEvents(mesh);
         let calls = 0;
         while (events.budgetExhausted.length === 0 && calls < 200) {
@@ -170,7 +170,7 @@ describe('retry budget through the mesh (100% failing upstream, default policy)'
       it('a retried connection failure stops at the budget too, with the real failure and its attempts', async function () {
         clock = FakeTimers.install({ toFake: ['Date'] });
         const srv = await h.server([], { reset: true });
-        const mesh = h.mesh(upPolicy(srv.origin, { retry: { budget: { minPerSecond: 0.1 } } })); // reserve: 1 retry
+        const mesh = h.mesh(upPolicy(srv.origin, { circuitBreaker: null, retry: { budget: { minPerSecond: 0.1 } } })); // reserve: 1 retry
         const events = recordEvents(mesh);
         const first = await mesh
           .client('up')
@@ -201,7 +201,7 @@ describe('retry budget through the mesh (100% failing upstream, default policy)'
       // (2000 + 0.2 × 2000 + 10 × 10) / 2000 = 1.25. A fixed 3-attempt loop would send 3.
       clock = FakeTimers.install({ toFake: ['Date'] });
       const srv = await h.server([], { status: 503 });
-      const mesh = h.mesh(upPolicy(srv.origin));
+      const mesh = h.mesh(upPolicy(srv.origin, { circuitBreaker: null })); // an open circuit would stop the calls
       const events = recordEvents(mesh);
       const CALLS = 2_000;
       const BATCH = 10; // calls in flight together; the clock moves 50 ms per batch (200 calls/s)

@@ -1,0 +1,168 @@
+import CircuitBreaker from 'opossum';
+import { ErrorCode, MeshError } from '../errors.ts';
+import type { CircuitState, MeshEvents } from '../events.ts';
+import type { CallContext, Handler, MeshRequest, MeshResponse } from '../pipeline/types.ts';
+import type { CircuitBreakerPolicy } from '../policy/types.ts';
+import { BreakerWindow } from './breaker-window.ts';
+import type { IdleEntry } from './idle-map.ts';
+
+/** Failures a breaker counts: the destination did not answer, or not in time. */
+const FAILURE_CODES: ReadonlySet<string> = new Set([ErrorCode.Connect, ErrorCode.Reset, ErrorCode.Timeout]);
+
+/** An answer whose status the policy counts as a failure: thrown through opossum, returned to the caller. */
+class FailedAnswer {
+  readonly res: MeshResponse;
+  constructor(res: MeshResponse) {
+    this.res = res;
+  }
+}
+
+type Action = (next: Handler, req: MeshRequest, ctx: CallContext) => Promise<MeshResponse>;
+
+function failureStatuses(failOn: CircuitBreakerPolicy['failOn']): (status: number) => boolean {
+  const any5xx = failOn.includes('5xx');
+  const listed = new Set(failOn.filter((s): s is number => typeof s === 'number'));
+  return (status) => (any5xx && status >= 500 && status <= 599) || listed.has(status);
+}
+
+function sameSettings(a: CircuitBreakerPolicy, b: CircuitBreakerPolicy): boolean {
+  return (
+    a.errorThresholdPercentage === b.errorThresholdPercentage &&
+    a.volumeThreshold === b.volumeThreshold &&
+    a.window === b.window &&
+    a.resetTimeout === b.resetTimeout &&
+    a.failOn.length === b.failOn.length &&
+    a.failOn.every((s, i) => s === b.failOn[i])
+  );
+}
+
+/**
+ * The circuit breaker of one destination (a service, or one of its routes). opossum decides when a
+ * closed circuit opens (error percentage over the window, with at least `volumeThreshold` calls) and
+ * lets exactly one probe through when half-open. The open period is kept here, as a time to compare
+ * against, so that no breaker holds a timer: when a circuit opens, its opossum breaker is shut down
+ * (which clears opossum's reset timer) and a fresh one is made, half-open, by the first call after
+ * `resetTimeout`. An open circuit rejects without calling opossum or the network.
+ */
+export class DestinationBreaker implements IdleEntry {
+  lastUsed = 0;
+  state: CircuitState = 'closed';
+  readonly #service: string;
+  readonly #route: string | undefined;
+  readonly #events: MeshEvents;
+  #settings: CircuitBreakerPolicy;
+  #isFailure: (status: number) => boolean;
+  #opossum: CircuitBreaker<Parameters<Action>, MeshResponse> | undefined;
+  #openUntil = 0;
+  /** Set by errorFilter for an outcome that says nothing about the destination's health (a caller's abort). */
+  #neutral = false;
+
+  constructor(service: string, route: string | undefined, settings: CircuitBreakerPolicy, events: MeshEvents) {
+    this.#service = service;
+    this.#route = route;
+    this.#events = events;
+    this.#settings = settings;
+    this.#isFailure = failureStatuses(settings.failOn);
+    this.#opossum = this.#create(false);
+  }
+
+  call(next: Handler, req: MeshRequest, ctx: CallContext, settings: CircuitBreakerPolicy, now: number): Promise<MeshResponse> {
+    if (settings !== this.#settings) this.#reconfigure(settings);
+    if (this.state === 'open') {
+      if (now < this.#openUntil) return Promise.reject(this.#openError(this.#openUntil - now));
+      this.#opossum = this.#create(true);
+      this.#change('half-open');
+    }
+    return this.#opossum!.fire(next, req, ctx).catch(this.#unwrap);
+  }
+
+  idle(now: number): boolean {
+    return now - this.lastUsed > this.#settings.window + this.#settings.resetTimeout;
+  }
+
+  /** Dropped when idle or at mesh.close(): a circuit that was not closed is reported closed (forgotten). */
+  dispose(): void {
+    this.#opossum?.shutdown();
+    this.#opossum = undefined;
+    if (this.state !== 'closed') this.#change('closed');
+  }
+
+  #create(halfOpen: boolean): CircuitBreaker<Parameters<Action>, MeshResponse> {
+    const settings = this.#settings;
+    const window = new BreakerWindow(settings.window);
+    const isFailure = this.#isFailure;
+    const action: Action = async (next, req, ctx) => {
+      const res = await next(req, ctx);
+      if (isFailure(res.status)) throw new FailedAnswer(res);
+      return res;
+    };
+    const breaker = new CircuitBreaker(action, {
+      timeout: false, // the deadline and per-try timeout layers bound a call; no timer per call here
+      resetTimeout: settings.resetTimeout,
+      errorThresholdPercentage: settings.errorThresholdPercentage,
+      volumeThreshold: settings.volumeThreshold,
+      rollingCountTimeout: settings.window,
+      rollingPercentilesEnabled: false,
+      enableSnapshots: false,
+      status: window as unknown as CircuitBreaker.Status,
+      errorFilter: (err: unknown) => {
+        if (err instanceof FailedAnswer || (err instanceof MeshError && FAILURE_CODES.has(err.code))) return false;
+        // opossum reports a filtered error as a success: the window skips it, and a probe it ended
+        // leaves the circuit half-open for the next call (see the 'close' listener).
+        window.ignoreNextSuccess = true;
+        this.#neutral = true;
+        return true;
+      },
+      ...(halfOpen ? { state: { closed: false, halfOpen: true } as unknown as CircuitBreaker.State } : {}),
+    });
+    breaker.on('open', () => this.#opened(breaker));
+    breaker.on('close', () => {
+      if (this.#neutral) this.#opossum = this.#create(true); // the probe proved nothing: probe again
+      else this.#change('closed');
+    });
+    breaker.on('success', () => (this.#neutral = false)); // runs after opossum's own close-on-success
+    return breaker;
+  }
+
+  #opened(breaker: CircuitBreaker<Parameters<Action>, MeshResponse>): void {
+    breaker.shutdown();
+    if (this.#opossum === breaker) this.#opossum = undefined;
+    this.#openUntil = Date.now() + this.#settings.resetTimeout;
+    this.#change('open');
+  }
+
+  #reconfigure(settings: CircuitBreakerPolicy): void {
+    const same = sameSettings(settings, this.#settings);
+    this.#settings = settings;
+    if (same) return;
+    this.#isFailure = failureStatuses(settings.failOn);
+    if (this.state === 'closed') {
+      this.#opossum?.shutdown();
+      this.#opossum = this.#create(false);
+    }
+  }
+
+  #change(state: CircuitState): void {
+    const previous = this.state;
+    this.state = state;
+    if (this.#events.has('circuit')) this.#events.emit('circuit', { service: this.#service, route: this.#route, state, previous });
+  }
+
+  #openError(retryIn: number): MeshError {
+    const where = this.#route ? `${this.#service} (${this.#route})` : this.#service;
+    return new MeshError(ErrorCode.CircuitOpen, `the circuit for ${where} is open; the next probe is allowed in ${retryIn}ms`, {
+      service: this.#service,
+      route: this.#route,
+      retryable: false,
+    });
+  }
+
+  readonly #unwrap = (err: unknown): MeshResponse => {
+    if (err instanceof FailedAnswer) return err.res;
+    if (err instanceof Error && CircuitBreaker.isOurError(err)) {
+      // EOPENBREAKER: a half-open circuit whose one probe is in flight; ESHUTDOWN: dropped meanwhile.
+      throw this.#openError(Math.max(0, this.#openUntil - Date.now()));
+    }
+    throw err;
+  };
+}

@@ -1,0 +1,89 @@
+import { ErrorCode, MeshError } from '../errors.ts';
+import type { LayerDeps } from '../pipeline/layers.ts';
+import type { CallContext, Middleware, MeshResponse } from '../pipeline/types.ts';
+import { IdleMap } from './idle-map.ts';
+import type { IdleEntry } from './idle-map.ts';
+import { limitedError, releaseWhenDone } from './limits.ts';
+
+const SWEEP_MS = 10_000;
+const IDLE_MS = 60_000;
+
+interface Waiter {
+  readonly resolve: () => void;
+  readonly reject: (reason: unknown) => void;
+  readonly signal: AbortSignal | undefined;
+  readonly onAbort: () => void;
+}
+
+/**
+ * A bulkhead for one destination service: at most `max` calls in flight (a call holds its slot until
+ * its response body is done), and up to `queue` more waiting in arrival order. A waiting call gives
+ * up when its own signal aborts (its deadline, or its caller), so the queue needs no timer.
+ */
+export class Bulkhead implements IdleEntry {
+  lastUsed = 0;
+  inFlight = 0;
+  readonly #waiting: Waiter[] = [];
+
+  /** Resolves when the call may go; true at once (no promise) when a slot is free. */
+  acquire(max: number, queue: number, ctx: CallContext): true | Promise<void> | undefined {
+    if (this.inFlight < max && this.#waiting.length === 0) {
+      this.inFlight++;
+      return true;
+    }
+    if (this.#waiting.length >= queue) return undefined;
+    return new Promise<void>((resolve, reject) => {
+      const signal = ctx.signal;
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        signal,
+        onAbort: () => {
+          const at = this.#waiting.indexOf(waiter);
+          if (at !== -1) this.#waiting.splice(at, 1);
+          reject(signal!.reason);
+        },
+      };
+      signal?.addEventListener('abort', waiter.onAbort, { once: true });
+      this.#waiting.push(waiter);
+    });
+  }
+
+  /** A call is done: its slot goes to the first waiter, if any. */
+  release = (): void => {
+    const waiter = this.#waiting.shift();
+    if (waiter) {
+      waiter.signal?.removeEventListener('abort', waiter.onAbort);
+      waiter.resolve(); // the slot passes on: inFlight stays as it is
+    } else this.inFlight--;
+  };
+
+  idle(now: number): boolean {
+    return this.inFlight === 0 && this.#waiting.length === 0 && now - this.lastUsed > IDLE_MS;
+  }
+
+  /** mesh.close(): waiting calls are refused. */
+  dispose(): void {
+    for (const waiter of this.#waiting.splice(0)) {
+      waiter.signal?.removeEventListener('abort', waiter.onAbort);
+      waiter.reject(new MeshError(ErrorCode.Closed, 'mesh is closed'));
+    }
+  }
+}
+
+/**
+ * Enforces `concurrency: { max, queue }` per destination service. A call refused because every slot
+ * and queue place is taken fails with MESHFETCH_CONCURRENCY_LIMIT (not retryable).
+ */
+export function concurrencyLayer(deps: LayerDeps): Middleware {
+  const bulkheads = new IdleMap<string, Bulkhead>(SWEEP_MS);
+  deps.shutdown.addEventListener('abort', () => bulkheads.clear(), { once: true });
+  return (next) => (req, ctx) => {
+    const { max, queue } = ctx.policy.concurrency;
+    const bulkhead = bulkheads.get(ctx.service) ?? bulkheads.add(ctx.service, new Bulkhead());
+    const admitted = bulkhead.acquire(max, queue, ctx);
+    if (admitted === undefined) return Promise.reject(limitedError(deps.events, ctx, 'concurrency', `${max} calls in flight and ${queue} waiting`));
+    if (admitted === true) return releaseWhenDone(next(req, ctx), bulkhead.release);
+    return admitted.then((): Promise<MeshResponse> => releaseWhenDone(next(req, ctx), bulkhead.release));
+  };
+}
