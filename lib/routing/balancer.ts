@@ -44,6 +44,9 @@ export class ServiceBalancer implements IdleEntry {
     const a = this.#eligibleFrom(endpoints, i, avoid, undefined, policy, now);
     const b = this.#eligibleFrom(endpoints, j, avoid, a.endpoint, policy, now);
     if (a === b || a.endpoint === b.endpoint) return a;
+    // An endpoint back from ejection gets its probe as soon as it is drawn, one at a time.
+    if (a.state.awaitingProbe(now)) return a;
+    if (b.state.awaitingProbe(now)) return b;
     return b.state.cost(policy.loadBalancer, now) < a.state.cost(policy.loadBalancer, now) ? b : a;
   }
 

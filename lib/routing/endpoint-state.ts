@@ -30,6 +30,11 @@ export class EndpointState {
     return this.ejectedUntil > now;
   }
 
+  /** Its ejection is over and no probe is in flight yet. */
+  awaitingProbe(now: number): boolean {
+    return this.ejected && this.pending === 0 && !this.isEjected(now);
+  }
+
   /**
    * The load: the latency estimate decayed by the time since it was last updated (so an endpoint
    * left alone is tried again), times the requests in flight plus one (tower's PeakEwma::load).
