@@ -114,6 +114,23 @@ describe('circuit breaker (real loopback upstream, fake Date)', function () {
     expect(await status(mesh.client('up').fetch('/other'))).to.equal(200); // the service's own circuit is closed
     expect(mesh.stats().services.up!.circuits).to.deep.equal({ broken: 'open' });
   });
+  it('forgets an idle breaker (swept on a later call, no timer), and shuts breakers down on mesh.close()', async () => {
+    const srv = await h.server();
+    srv.defaultStep = { status: 500 };
+    const mesh = breakerMesh(srv.origin, { routes: [{ name: 'a', match: { path: '/a' } }, { name: 'b', match: { path: '/b' } }] });
+    const events = recordEvents(mesh);
+    for (let i = 0; i < 4; i++) await status(mesh.client('up').fetch('/a'));
+    expect(events.circuit.map((e) => [e.route, e.state])).to.deep.equal([['a', 'open']]);
+    clock!.tick(15_001); // idle for longer than its window (10 s) and reset timeout (5 s)
+    await status(mesh.client('up').fetch('/b'));
+    expect(events.circuit.map((e) => [e.route, e.state])).to.deep.equal([['a', 'open'], ['a', 'closed']]);
+    expect(mesh.stats().services.up!.circuits).to.deep.equal({});
+
+    for (let i = 0; i < 3; i++) await status(mesh.client('up').fetch('/b'));
+    expect(events.circuit.at(-1)).to.include({ route: 'b', state: 'open' });
+    await mesh.close();
+    expect(events.circuit.at(-1)).to.include({ route: 'b', state: 'closed', previous: 'open' });
+  });
 });
 
 describe('circuit breaker: no timer per breaker', function () {
