@@ -18,7 +18,21 @@ export type { CallContext, Handler, HeaderRecord, MeshRequest, MeshResponse, Mid
 export { compilePolicy } from './policy/compile.ts';
 export { parseDuration } from './policy/duration.ts';
 export { DEFAULT_POLICY } from './policy/defaults.ts';
-export type { CallPolicy, Duration, PolicyDocument, PolicySettings, RetryCondition, RetryPolicy, RouteDocument, ServiceDocument, TlsMode } from './policy/types.ts';
+export type {
+  CallPolicy,
+  CircuitBreakerPolicy,
+  Duration,
+  LoadBalancerPolicy,
+  LoadBalancerStrategy,
+  OutlierDetectionPolicy,
+  PolicyDocument,
+  PolicySettings,
+  RetryCondition,
+  RetryPolicy,
+  RouteDocument,
+  ServiceDocument,
+  TlsMode,
+} from './policy/types.ts';
 export { undiciTransport } from './transport/undici.ts';
 export type { UndiciTransportOptions } from './transport/undici.ts';
 export type { TlsMaterial, Transport, TransportFactory, TransportSettings } from './transport/types.ts';

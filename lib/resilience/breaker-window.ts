@@ -16,8 +16,9 @@ interface OpossumStatus extends EventEmitter {
 const require = createRequire(import.meta.url);
 const OpossumStatus = require('opossum/lib/status.js') as new (options: CircuitBreaker.StatusOptions) => OpossumStatus;
 
-const SUCCESSES = 0;
-const FAILURES = 1;
+/** The series of a breaker's SlidingCounts. */
+export const SUCCESSES = 0;
+export const FAILURES = 1;
 
 /** Never emits: given to opossum so that it starts no bucket timer; this window rotates itself. */
 const NO_ROTATION: EventEmitter = new Emitter();
@@ -39,9 +40,10 @@ export class BreakerWindow extends OpossumStatus {
   /** Set just before opossum reports an error it was told to ignore as a 'success': not counted. */
   ignoreNextSuccess = false;
 
-  constructor(windowMs: number) {
+  /** `counts` (SUCCESSES and FAILURES over the breaker's window) may already hold calls made before opossum was. */
+  constructor(windowMs: number, counts: SlidingCounts) {
     super({ rollingCountTimeout: windowMs, rollingCountBuckets: 1, enableSnapshots: false, rollingPercentilesEnabled: false, rotateBucketController: NO_ROTATION });
-    this.#counts = new SlidingCounts(windowMs, 2);
+    this.#counts = counts;
   }
 
   override increment(property: string): void {

@@ -3,8 +3,9 @@ import { ErrorCode, MeshError } from '../errors.ts';
 import type { CircuitState, MeshEvents } from '../events.ts';
 import type { CallContext, Handler, MeshRequest, MeshResponse } from '../pipeline/types.ts';
 import type { CircuitBreakerPolicy } from '../policy/types.ts';
-import { BreakerWindow } from './breaker-window.ts';
+import { BreakerWindow, FAILURES, SUCCESSES } from './breaker-window.ts';
 import type { IdleEntry } from './idle-map.ts';
+import { SlidingCounts } from './sliding-counts.ts';
 
 /** Failures a breaker counts: the destination did not answer, or not in time. */
 const FAILURE_CODES: ReadonlySet<string> = new Set([ErrorCode.Connect, ErrorCode.Reset, ErrorCode.Timeout]);
@@ -18,11 +19,16 @@ class FailedAnswer {
 }
 
 type Action = (next: Handler, req: MeshRequest, ctx: CallContext) => Promise<MeshResponse>;
+type Opossum = CircuitBreaker<Parameters<Action>, MeshResponse>;
 
 function failureStatuses(failOn: CircuitBreakerPolicy['failOn']): (status: number) => boolean {
   const any5xx = failOn.includes('5xx');
   const listed = new Set(failOn.filter((s): s is number => typeof s === 'number'));
   return (status) => (any5xx && status >= 500 && status <= 599) || listed.has(status);
+}
+
+function isFailureError(err: unknown): boolean {
+  return err instanceof FailedAnswer || (err instanceof MeshError && FAILURE_CODES.has(err.code));
 }
 
 function sameSettings(a: CircuitBreakerPolicy, b: CircuitBreakerPolicy): boolean {
@@ -39,10 +45,15 @@ function sameSettings(a: CircuitBreakerPolicy, b: CircuitBreakerPolicy): boolean
 /**
  * The circuit breaker of one destination (a service, or one of its routes). opossum decides when a
  * closed circuit opens (error percentage over the window, with at least `volumeThreshold` calls) and
- * lets exactly one probe through when half-open. The open period is kept here, as a time to compare
- * against, so that no breaker holds a timer: when a circuit opens, its opossum breaker is shut down
- * (which clears opossum's reset timer) and a fresh one is made, half-open, by the first call after
- * `resetTimeout`. An open circuit rejects without calling opossum or the network.
+ * lets exactly one probe through when half-open. Three things keep its costs out:
+ * - while the window holds no failure, calls do not go through opossum at all: successes are only
+ *   counted, so a healthy destination costs a few hundred bytes. The first failure creates the
+ *   opossum breaker over those counts and is replayed into it; once failures have left the window,
+ *   the breaker is dropped again;
+ * - its window is a BreakerWindow: no latency samples, no interval timers;
+ * - the open period is kept here, as a time to compare against: when a circuit opens, its opossum
+ *   breaker is shut down (clearing opossum's reset timer) and a fresh one is made, half-open, by the
+ *   first call after `resetTimeout`. An open circuit rejects without calling opossum or the network.
  */
 export class DestinationBreaker implements IdleEntry {
   lastUsed = 0;
@@ -52,7 +63,8 @@ export class DestinationBreaker implements IdleEntry {
   readonly #events: MeshEvents;
   #settings: CircuitBreakerPolicy;
   #isFailure: (status: number) => boolean;
-  #opossum: CircuitBreaker<Parameters<Action>, MeshResponse> | undefined;
+  #counts: SlidingCounts;
+  #opossum: Opossum | undefined;
   #openUntil = 0;
   /** Set by errorFilter for an outcome that says nothing about the destination's health (a caller's abort). */
   #neutral = false;
@@ -63,17 +75,22 @@ export class DestinationBreaker implements IdleEntry {
     this.#events = events;
     this.#settings = settings;
     this.#isFailure = failureStatuses(settings.failOn);
-    this.#opossum = this.#create(false);
+    this.#counts = new SlidingCounts(settings.window, 2);
   }
 
   call(next: Handler, req: MeshRequest, ctx: CallContext, settings: CircuitBreakerPolicy, now: number): Promise<MeshResponse> {
     if (settings !== this.#settings) this.#reconfigure(settings);
     if (this.state === 'open') {
       if (now < this.#openUntil) return Promise.reject(this.#openError(this.#openUntil - now));
+      this.#counts = new SlidingCounts(this.#settings.window, 2);
       this.#opossum = this.#create(true);
       this.#change('half-open');
+    } else if (this.state === 'closed' && this.#opossum && this.#counts.sum(FAILURES, now) === 0) {
+      this.#opossum.shutdown(); // healthy again: back to counting only
+      this.#opossum = undefined;
     }
-    return this.#opossum!.fire(next, req, ctx).catch(this.#unwrap);
+    if (this.#opossum) return this.#opossum.fire(next, req, ctx).catch(this.#unwrap);
+    return next(req, ctx).then(this.#healthyAnswer, this.#healthyFailure);
   }
 
   idle(now: number): boolean {
@@ -87,9 +104,35 @@ export class DestinationBreaker implements IdleEntry {
     if (this.state !== 'closed') this.#change('closed');
   }
 
-  #create(halfOpen: boolean): CircuitBreaker<Parameters<Action>, MeshResponse> {
+  readonly #healthyAnswer = (res: MeshResponse): MeshResponse | Promise<MeshResponse> => {
+    if (!this.#isFailure(res.status)) {
+      this.#counts.add(SUCCESSES);
+      return res;
+    }
+    return this.#firstFailure(new FailedAnswer(res)).then(() => res);
+  };
+
+  readonly #healthyFailure = (err: unknown): Promise<never> => {
+    if (!isFailureError(err)) return Promise.reject(err);
+    return this.#firstFailure(err).then(() => Promise.reject(err));
+  };
+
+  /**
+   * A failure while no opossum breaker runs: make one over the counts so far and let it judge this
+   * failure; the call settles once it has (so the circuit is open, if it opens, when the call ends).
+   */
+  #firstFailure(failure: unknown): Promise<void> {
+    if (this.#opossum || this.state !== 'closed') return Promise.resolve(); // a call still in flight from before
+    const breaker = (this.#opossum = this.#create(false));
+    return breaker.fire(() => Promise.reject(failure), undefined as never, undefined as never).then(
+      () => {},
+      () => {},
+    );
+  }
+
+  #create(halfOpen: boolean): Opossum {
     const settings = this.#settings;
-    const window = new BreakerWindow(settings.window);
+    const window = new BreakerWindow(settings.window, this.#counts);
     const isFailure = this.#isFailure;
     const action: Action = async (next, req, ctx) => {
       const res = await next(req, ctx);
@@ -97,6 +140,7 @@ export class DestinationBreaker implements IdleEntry {
       return res;
     };
     const breaker = new CircuitBreaker(action, {
+      name: this.#service,
       timeout: false, // the deadline and per-try timeout layers bound a call; no timer per call here
       resetTimeout: settings.resetTimeout,
       errorThresholdPercentage: settings.errorThresholdPercentage,
@@ -106,7 +150,7 @@ export class DestinationBreaker implements IdleEntry {
       enableSnapshots: false,
       status: window as unknown as CircuitBreaker.Status,
       errorFilter: (err: unknown) => {
-        if (err instanceof FailedAnswer || (err instanceof MeshError && FAILURE_CODES.has(err.code))) return false;
+        if (isFailureError(err)) return false;
         // opossum reports a filtered error as a success: the window skips it, and a probe it ended
         // leaves the circuit half-open for the next call (see the 'close' listener).
         window.ignoreNextSuccess = true;
@@ -117,14 +161,15 @@ export class DestinationBreaker implements IdleEntry {
     });
     breaker.on('open', () => this.#opened(breaker));
     breaker.on('close', () => {
-      if (this.#neutral) this.#opossum = this.#create(true); // the probe proved nothing: probe again
-      else this.#change('closed');
+      if (!this.#neutral) return this.#change('closed');
+      this.#counts = new SlidingCounts(this.#settings.window, 2);
+      this.#opossum = this.#create(true); // the probe proved nothing: probe again
     });
     breaker.on('success', () => (this.#neutral = false)); // runs after opossum's own close-on-success
     return breaker;
   }
 
-  #opened(breaker: CircuitBreaker<Parameters<Action>, MeshResponse>): void {
+  #opened(breaker: Opossum): void {
     breaker.shutdown();
     if (this.#opossum === breaker) this.#opossum = undefined;
     this.#openUntil = Date.now() + this.#settings.resetTimeout;
@@ -137,8 +182,10 @@ export class DestinationBreaker implements IdleEntry {
     if (same) return;
     this.#isFailure = failureStatuses(settings.failOn);
     if (this.state === 'closed') {
+      // A new window for the new settings: counts over another window length would mislead.
       this.#opossum?.shutdown();
-      this.#opossum = this.#create(false);
+      this.#opossum = undefined;
+      this.#counts = new SlidingCounts(settings.window, 2);
     }
   }
 

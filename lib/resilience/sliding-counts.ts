@@ -7,30 +7,28 @@ const SLOTS = 10;
 export class SlidingCounts {
   readonly #slotMs: number;
   readonly #series: number;
-  /** SLOTS slots per series, series after series. */
-  readonly #slots: Float64Array;
-  readonly #sums: Float64Array;
+  /** SLOTS slots per series, series after series, then one running sum per series (one allocation). */
+  readonly #counts: Float64Array;
   #slot = 0;
   #slotStart: number;
 
   constructor(windowMs: number, series: number, now = Date.now()) {
     this.#slotMs = windowMs / SLOTS;
     this.#series = series;
-    this.#slots = new Float64Array(SLOTS * series);
-    this.#sums = new Float64Array(series);
+    this.#counts = new Float64Array((SLOTS + 1) * series);
     this.#slotStart = now;
   }
 
   add(series: number, now = Date.now()): void {
     this.#advance(now);
-    this.#slots[series * SLOTS + this.#slot]!++;
-    this.#sums[series]!++;
+    this.#counts[series * SLOTS + this.#slot]!++;
+    this.#counts[this.#series * SLOTS + series]!++;
   }
 
   /** The count of `series` over the window ending now. */
   sum(series: number, now = Date.now()): number {
     this.#advance(now);
-    return this.#sums[series]!;
+    return this.#counts[this.#series * SLOTS + series]!;
   }
 
   #advance(now: number): void {
@@ -40,8 +38,8 @@ export class SlidingCounts {
       this.#slot = (this.#slot + 1) % SLOTS;
       for (let s = 0; s < this.#series; s++) {
         const at = s * SLOTS + this.#slot;
-        this.#sums[s]! -= this.#slots[at]!;
-        this.#slots[at] = 0;
+        this.#counts[this.#series * SLOTS + s]! -= this.#counts[at]!;
+        this.#counts[at] = 0;
       }
     }
     this.#slotStart += elapsed * this.#slotMs;

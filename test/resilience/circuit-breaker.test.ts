@@ -1,5 +1,5 @@
 import FakeTimers from '@sinonjs/fake-timers';
-import type { InstalledClock } from '@sinonjs/fake-timers';
+type InstalledClock = ReturnType<typeof FakeTimers.install>;
 import { expect } from 'chai';
 import { Readable } from 'node:stream';
 import { ErrorCode, MeshError } from '../../lib/errors.ts';
@@ -139,7 +139,9 @@ describe('circuit breaker: no timer per breaker', function () {
   const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
   // Other suites' connections may start or end a timer meanwhile; 200 breakers with opossum's
   // defaults would hold 400 intervals (and 200 reset timers once open).
-  const noNewTimers = (before: number): void => expect(timers()).to.be.at.most(before + 2);
+  const noNewTimers = (before: number): void => {
+    expect(timers()).to.be.at.most(before + 2);
+  };
 
   it('holds no timer while closed, open or half-open, for any number of destinations', async () => {
     const before = timers();

@@ -1,5 +1,5 @@
 import FakeTimers from '@sinonjs/fake-timers';
-import type { InstalledClock } from '@sinonjs/fake-timers';
+type InstalledClock = ReturnType<typeof FakeTimers.install>;
 import { expect } from 'chai';
 import { ErrorCode } from '../../lib/errors.ts';
 import type { MeshError } from '../../lib/errors.ts';
