@@ -11,14 +11,18 @@
  *
  *   node --expose-gc bench/resilience.ts [--quick]
  */
+import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createMesh, DEFAULT_STACK, undiciTransport } from '../lib/index.ts';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { createMesh, DEFAULT_STACK, defineService, shape, undiciTransport } from '../lib/index.ts';
 import type { Layer, PolicyDocument } from '../lib/index.ts';
 import { BARE_LAYERS } from './meshfetch.ts';
 import { median, memoryTransport } from './pipeline.ts';
 
+const run = promisify(execFile);
 const gc = (globalThis as { gc?: () => void }).gc;
 const collect = (): void => {
   for (let i = 0; i < 3; i++) gc?.();
@@ -32,6 +36,7 @@ const timers = (): number => process.getActiveResourcesInfo().filter((r) => r ==
  * I/O gives it those turns). Loops over in-memory calls yield now and then, as a server would.
  */
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const Contract = defineService({ routes: { item: { method: 'GET', path: '/item', response: shape<{ id: number }>() } } });
 const onePolicy = (service: PolicyDocument['services']): PolicyDocument => ({ apiVersion: 'meshfetch/v1', services: service });
 
 /** 1. An open circuit fails a call without touching the transport. */
@@ -42,14 +47,14 @@ async function fastFail(calls: number): Promise<string> {
     transport: memoryTransport(503, seen),
     policy: onePolicy({ up: { endpoints: ['http://127.0.0.1:1'], retry: null, circuitBreaker: { volumeThreshold: 5, resetTimeout: '1h' } } }),
   });
-  const client = mesh.client('up');
-  for (let i = 0; i < 5; i++) await (await client.fetch('/x')).arrayBuffer();
+  const client = mesh.client('up', Contract);
+  for (let i = 0; i < 5; i++) await client.item().catch(() => {});
   const before = seen.requests;
   const times = new Float64Array(calls);
   for (let i = 0; i < calls; i++) {
     const t = performance.now();
     try {
-      await client.fetch('/x');
+      await client.item();
       throw new Error('the circuit did not open');
     } catch (err) {
       if ((err as { code?: string }).code !== 'MESHFETCH_CIRCUIT_OPEN') throw err;
@@ -60,11 +65,11 @@ async function fastFail(calls: number): Promise<string> {
   await mesh.close();
 
   const okMesh = createMesh({ env: {}, transport: memoryTransport(200), layers: BARE_LAYERS, policy: onePolicy({ up: { endpoints: ['http://127.0.0.1:1'] } }) });
-  const ok = okMesh.client('up');
+  const ok = okMesh.client('up', Contract);
   const base = new Float64Array(calls);
   for (let i = 0; i < calls; i++) {
     const t = performance.now();
-    await (await ok.fetch('/x')).arrayBuffer();
+    await ok.item();
     base[i] = performance.now() - t;
   }
   await okMesh.close();
@@ -72,7 +77,7 @@ async function fastFail(calls: number): Promise<string> {
   base.sort();
   const p99 = percentile(times, 0.99);
   return [
-    `open circuit, ${calls} calls (fetch path):`,
+    `open circuit, ${calls} calls (typed JSON path, in-process transport):`,
     `  fast-fail      p50 ${us(percentile(times, 0.5))}  p99 ${us(p99)}  transport calls while open: ${sent}`,
     `  baseline (bare stack, successful in-memory call)  p50 ${us(percentile(base, 0.5))}  p99 ${us(percentile(base, 0.99))}  → fast-fail p99 ${(p99 / percentile(base, 0.99)).toFixed(2)}x of it`,
     `  target p99 ≤ 20 µs, no socket: ${p99 <= 0.02 && sent === 0 ? 'met' : 'NOT met'}`,
@@ -99,8 +104,8 @@ async function manyDestinations(count: number, layers: readonly Layer[]): Promis
 }
 
 async function destinations(count: number): Promise<string> {
-  const bare = await manyDestinations(count, BARE_LAYERS);
   const full = await manyDestinations(count, DEFAULT_STACK);
+  const bare = await manyDestinations(count, BARE_LAYERS);
   const extra = full.bytes - bare.bytes;
   return [
     `${count} destinations (2 endpoints each, one call each; heap after GC):`,
@@ -117,13 +122,12 @@ async function steadyRss(calls: number): Promise<string> {
     transport: memoryTransport(200),
     policy: onePolicy({ up: { endpoints: ['http://127.0.0.1:1', 'http://127.0.0.1:2', 'http://127.0.0.1:3'], rateLimit: { rps: 1e9, burst: 1e9 } } }),
   });
-  const client = mesh.client('up');
+  const client = mesh.client('up', Contract);
   const warmup = Math.floor(calls / 10);
   const samples: number[] = [];
   const started = performance.now();
   for (let i = 0; i < calls; i++) {
-    await (await client.fetch('/x')).arrayBuffer();
-    if (i % 1000 === 999) await yieldToLoop();
+    await client.item();
     if (i >= warmup && (i - warmup) % Math.floor((calls - warmup) / 10) === 0) samples.push(process.memoryUsage().rss);
   }
   samples.push(process.memoryUsage().rss);
@@ -133,7 +137,7 @@ async function steadyRss(calls: number): Promise<string> {
   const drift = Math.max(...samples.map((s) => Math.abs(s - first) / first));
   const mb = (b: number): string => `${(b / 1048576).toFixed(1)} MB`;
   return [
-    `${calls} calls to one destination (3 endpoints, default stack + rate limit, in-process transport, ${seconds.toFixed(1)} s):`,
+    `${calls} calls to one destination (3 endpoints, default stack + rate limit, typed JSON path, in-process transport, ${seconds.toFixed(1)} s):`,
     `  RSS after ${warmup} warm-up calls ${mb(first)}, at the end ${mb(samples.at(-1)!)}, min ${mb(Math.min(...samples))}, max ${mb(Math.max(...samples))}`,
     `  largest change from the first sample: ${(drift * 100).toFixed(1)} % (target ±10 %: ${drift <= 0.1 ? 'met' : 'NOT met'})`,
   ].join('\n');
@@ -179,7 +183,8 @@ async function skewedRound(origins: string[], strategy: 'peak-ewma' | 'round-rob
 }
 
 async function skewed(rounds: number, calls: number): Promise<string> {
-  const FAST_MS = 2;
+  const FAST_MS = 20;
+  const CONCURRENCY = 8;
   const servers = await Promise.all([startDelayed(FAST_MS), startDelayed(FAST_MS), startDelayed(FAST_MS * 10)]);
   const origins = servers.map((s) => s.origin);
   const counters = servers.map((s) => s.served);
@@ -187,7 +192,7 @@ async function skewed(rounds: number, calls: number): Promise<string> {
   try {
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? (['peak-ewma', 'round-robin'] as const) : (['round-robin', 'peak-ewma'] as const);
-      for (const strategy of order) results[strategy].push(await skewedRound(origins, strategy, calls, 8, counters));
+      for (const strategy of order) results[strategy].push(await skewedRound(origins, strategy, calls, CONCURRENCY, counters));
     }
   } finally {
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.server.close(() => resolve()))));
@@ -202,22 +207,43 @@ async function skewed(rounds: number, calls: number): Promise<string> {
   const line = (name: string, s: typeof p2c) => `  ${name.padEnd(12)} slow endpoint's share ${(s.share * 100).toFixed(1).padStart(5)} %   p50 ${s.p50.toFixed(2)} ms   p99 ${s.p99.toFixed(2)} ms`;
   const better = rr.p99 / p2c.p99;
   return [
-    `skewed upstream set: 3 loopback endpoints (${FAST_MS} ms, ${FAST_MS} ms, ${FAST_MS * 10} ms), concurrency 8, ${calls} calls × ${rounds} rounds each, interleaved, median:`,
+    `skewed upstream set: 3 loopback endpoints (${FAST_MS} ms, ${FAST_MS} ms, ${FAST_MS * 10} ms), concurrency ${CONCURRENCY}, ${calls} calls × ${rounds} rounds each, interleaved, median:`,
     line('P2C EWMA', p2c),
     line('round-robin', rr),
     `  p99 round-robin / P2C = ${better.toFixed(2)}x (target: share ≤ 10 % and ≥ 3x: ${p2c.share <= 0.1 && better >= 3 ? 'met' : 'NOT met'})`,
   ].join('\n');
 }
 
+const SECTIONS = ['fast-fail', 'destinations', 'rss', 'skewed'] as const;
+type Section = (typeof SECTIONS)[number];
+
+async function runSection(section: Section, quick: boolean): Promise<string> {
+  switch (section) {
+    case 'fast-fail':
+      return fastFail(quick ? 20_000 : 100_000);
+    case 'destinations':
+      return destinations(10_000);
+    case 'rss':
+      return steadyRss(quick ? 200_000 : 1_000_000);
+    case 'skewed':
+      return skewed(quick ? 3 : 5, quick ? 600 : 2_000);
+  }
+}
+
+/** Each section runs in a child process of its own, so that none inherits another's heap or timers. */
 export async function runResilienceBench(quick: boolean): Promise<string> {
   const out: string[] = [];
-  out.push(await fastFail(quick ? 20_000 : 100_000));
-  out.push(await destinations(10_000));
-  out.push(await steadyRss(quick ? 200_000 : 1_000_000));
-  out.push(await skewed(quick ? 3 : 5, quick ? 1_000 : 3_000));
+  for (const section of SECTIONS) {
+    const args = ['--expose-gc', fileURLToPath(import.meta.url), '--section', section, ...(quick ? ['--quick'] : [])];
+    const { stdout } = await run(process.execPath, args);
+    out.push(stdout.trimEnd());
+  }
   return out.join('\n\n');
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(await runResilienceBench(process.argv.includes('--quick')));
+  const at = process.argv.indexOf('--section');
+  const quick = process.argv.includes('--quick');
+  if (at === -1) console.log(await runResilienceBench(quick));
+  else console.log(await runSection(process.argv[at + 1] as Section, quick));
 }

@@ -3,13 +3,15 @@
  *
  *   node bench/run.ts [--quick] [--concurrency 1,32] [--only name,...]
  *                     [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--no-amplification] [--no-control-plane] [--no-telemetry]
- *                     [--json FILE]
+ *                     [--no-resilience] [--json FILE]
  *
  * After the CPU tables it runs the retry-amplification bench (bench/amplification.ts) unless
  * --no-amplification or --only is given, then the control plane bench (bench/control-plane.ts:
  * propagation to 1,000 watchers, memory at 1,000 and 10,000 idle watchers) unless --no-control-plane
  * or --only is given, then the telemetry cost bench (bench/telemetry.ts) in a child process, since
- * it registers the OpenTelemetry SDK globally (skipped with --only or --no-telemetry).
+ * it registers the OpenTelemetry SDK globally (skipped with --only or --no-telemetry), then the
+ * breaker, limits and balancer benches (bench/resilience.ts, each in a child process of its own)
+ * unless --no-resilience or --only is given.
  *
  * Every flag has an environment variable (flags win): BENCH_QUICK=1,
  * BENCH_CONCURRENCY, BENCH_ONLY, BENCH_REQUESTS, BENCH_ROUNDS, BENCH_WARMUP,
@@ -38,6 +40,7 @@ import {
 import { formatAmplification, runAmplification } from './amplification.ts';
 import { runPipelineBench } from './pipeline.ts';
 import { runControlPlaneBench } from './control-plane.ts';
+import { runResilienceBench } from './resilience.ts';
 import { meshfetchCandidates, summarizeCriteria } from './meshfetch.ts';
 import { startUpstream, type Upstream } from './server.ts';
 
@@ -54,6 +57,7 @@ interface Config {
   amplification: boolean;
   controlPlane: boolean;
   telemetry: boolean;
+  resilience: boolean;
 }
 
 /**
@@ -67,7 +71,8 @@ const DEFAULTS = {
 };
 
 const USAGE = `usage: node bench/run.ts [--quick] [--concurrency 1,32] [--only name,...]
-                          [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--no-amplification] [--no-control-plane] [--no-telemetry] [--json FILE]`;
+                          [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--no-amplification] [--no-control-plane] [--no-telemetry]
+                          [--no-resilience] [--json FILE]`;
 
 function positiveInt(name: string, raw: string): number {
   const n = Number(raw);
@@ -96,6 +101,7 @@ function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       'no-amplification': { type: 'boolean' },
       'no-control-plane': { type: 'boolean' },
       'no-telemetry': { type: 'boolean' },
+      'no-resilience': { type: 'boolean' },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -134,6 +140,7 @@ function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     amplification: !values['no-amplification'] && !onlyRaw,
     controlPlane: !values['no-control-plane'] && !onlyRaw,
     telemetry: !values['no-telemetry'] && !onlyRaw,
+    resilience: !values['no-resilience'] && !onlyRaw,
   };
 }
 
@@ -206,6 +213,10 @@ async function main(): Promise<void> {
       const options = { rounds: cfg.quick ? 3 : 10, watchers: 1_000, idle: cfg.quick ? 2_000 : 10_000 };
       log(`control plane: propagation to ${options.watchers} watchers, memory at ${options.idle} idle watchers`);
       process.stdout.write('\n' + (await runControlPlaneBench(options, log)) + '\n');
+    }
+    if (cfg.resilience) {
+      log('circuit breaker, limits and load balancing (bench/resilience.ts)');
+      process.stdout.write('\n' + (await runResilienceBench(cfg.quick)) + '\n');
     }
   } finally {
     await upstream?.close();

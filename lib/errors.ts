@@ -112,3 +112,18 @@ export function configError(message: string, cause?: unknown): MeshError {
 export function isMeshError(value: unknown, code?: ErrorCode): value is MeshError {
   return value instanceof MeshError && (code === undefined || value.code === code);
 }
+
+/**
+ * A MeshError without a stack trace, for rejections made in bulk when a destination is failing or
+ * overloaded (an open circuit, a full bulkhead, an empty token bucket): capturing the async stack
+ * is most of their cost (~10 µs), and the message already says where and why.
+ */
+export function stacklessError(code: ErrorCode, message: string, options: MeshErrorOptions): MeshError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new MeshError(code, message, options);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}

@@ -1,5 +1,5 @@
 import CircuitBreaker from 'opossum';
-import { ErrorCode, MeshError } from '../errors.ts';
+import { ErrorCode, MeshError, stacklessError } from '../errors.ts';
 import type { CircuitState, MeshEvents } from '../events.ts';
 import type { CallContext, Handler, MeshRequest, MeshResponse } from '../pipeline/types.ts';
 import type { CircuitBreakerPolicy } from '../policy/types.ts';
@@ -197,7 +197,7 @@ export class DestinationBreaker implements IdleEntry {
 
   #openError(retryIn: number): MeshError {
     const where = this.#route ? `${this.#service} (${this.#route})` : this.#service;
-    return new MeshError(ErrorCode.CircuitOpen, `the circuit for ${where} is open; the next probe is allowed in ${retryIn}ms`, {
+    return stacklessError(ErrorCode.CircuitOpen, `the circuit for ${where} is open; the next probe is allowed in ${retryIn}ms`, {
       service: this.#service,
       route: this.#route,
       retryable: false,

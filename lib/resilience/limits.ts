@@ -1,4 +1,5 @@
-import { ErrorCode, MeshError } from '../errors.ts';
+import { ErrorCode, stacklessError } from '../errors.ts';
+import type { MeshError } from '../errors.ts';
 import type { MeshEvents } from '../events.ts';
 import type { CallContext, MeshResponse } from '../pipeline/types.ts';
 
@@ -6,7 +7,7 @@ import type { CallContext, MeshResponse } from '../pipeline/types.ts';
 export function limitedError(events: MeshEvents, ctx: CallContext, limit: 'concurrency' | 'rate', detail: string): MeshError {
   if (events.has('limited')) events.emit('limited', { service: ctx.service, route: ctx.route, limit });
   const code = limit === 'rate' ? ErrorCode.RateLimited : ErrorCode.ConcurrencyLimit;
-  return new MeshError(code, `call to ${ctx.service} refused by its ${limit} limit (${detail})`, {
+  return stacklessError(code, `call to ${ctx.service} refused by its ${limit} limit (${detail})`, {
     service: ctx.service,
     route: ctx.route,
     retryable: false,

@@ -59,7 +59,7 @@ export class ServiceBalancer implements IdleEntry {
     for (let k = 0; k < endpoints.length; k++) {
       const endpoint = endpoints[(start + k) % endpoints.length]!;
       if (endpoint === other) continue;
-      const state = this.#state(endpoint, policy, now);
+      const state = this.#state(endpoint, now);
       if (state.isEjected(now)) continue;
       if (endpoint.url === avoid) {
         fallback ??= { endpoint, state };
@@ -69,12 +69,12 @@ export class ServiceBalancer implements IdleEntry {
     }
     if (fallback) return fallback;
     const endpoint = other ?? endpoints[start]!;
-    return { endpoint, state: this.#state(endpoint, policy, now) };
+    return { endpoint, state: this.#state(endpoint, now) };
   }
 
-  #state(endpoint: Endpoint, policy: CallPolicy, now: number): EndpointState {
+  #state(endpoint: Endpoint, now: number): EndpointState {
     let state = this.#states.get(endpoint.url);
-    if (!state) this.#states.set(endpoint.url, (state = new EndpointState(policy.loadBalancer.initialRtt, now)));
+    if (!state) this.#states.set(endpoint.url, (state = new EndpointState()));
     state.lastUsed = now;
     return state;
   }

@@ -11,8 +11,9 @@ const FAILURE_PENALTY_RTTS = 10;
 export class EndpointState {
   lastUsed = 0;
   pending = 0;
-  #rtt: number;
-  #updatedAt: number;
+  /** The latency estimate; NaN until the first answer, when `initialRtt` stands in for it (as in tower). */
+  #rtt = NaN;
+  #updatedAt = 0;
   consecutiveFailures = 0;
   /** How many times in a row it was ejected; the next ejection lasts base × (ejections + 1). */
   ejections = 0;
@@ -20,11 +21,6 @@ export class EndpointState {
   ejectedUntil = 0;
   /** Ejected and not yet readmitted: its next outcome decides (the probe). */
   ejected = false;
-
-  constructor(initialRtt: number, now: number) {
-    this.#rtt = initialRtt;
-    this.#updatedAt = now;
-  }
 
   isEjected(now: number): boolean {
     return this.ejectedUntil > now;
@@ -40,7 +36,7 @@ export class EndpointState {
    * left alone is tried again), times the requests in flight plus one (tower's PeakEwma::load).
    */
   cost(lb: LoadBalancerPolicy, now: number): number {
-    const rtt = this.#update(0, lb.decay, now);
+    const rtt = Number.isNaN(this.#rtt) ? lb.initialRtt : this.#update(0, lb.decay, now);
     return this.pending === 0 ? rtt : rtt * (this.pending + 1);
   }
 
@@ -51,7 +47,7 @@ export class EndpointState {
 
   /** Peak-EWMA: a sample above the estimate replaces it; a lower one is blended in by recency. */
   #update(sample: number, decay: number, now: number): number {
-    if (this.#rtt < sample) this.#rtt = sample;
+    if (Number.isNaN(this.#rtt) || this.#rtt < sample) this.#rtt = sample;
     else {
       const weight = Math.exp(-(now - this.#updatedAt) / decay);
       this.#rtt = this.#rtt * weight + sample * (1 - weight);
