@@ -35,8 +35,13 @@ export class ServiceBalancer implements IdleEntry {
     if (now >= this.#nextSweep) this.#sweep(now);
     const n = endpoints.length;
     if (policy.loadBalancer.strategy === 'round-robin') {
-      const start = this.#cursor++ % n;
-      return this.#eligibleFrom(endpoints, start, avoid, undefined, policy, now);
+      // The cursor moves past endpoints out of rotation, so that the others share their turns evenly.
+      for (let k = 0; k < n; k++) {
+        const endpoint = endpoints[this.#cursor++ % n]!;
+        const state = this.#state(endpoint, now);
+        if (!state.isEjected(now) && endpoint.url !== avoid) return { endpoint, state };
+      }
+      return this.#eligibleFrom(endpoints, this.#cursor++ % n, avoid, undefined, policy, now);
     }
     const i = Math.floor(random() * n);
     let j = Math.floor(random() * (n - 1));
