@@ -172,7 +172,7 @@ export class Mesh {
   }
 
   /**
-   * Subscribes to a mesh event (call, attempt, retry, giveUp, budgetExhausted, hedge, circuit, policy, …); returns the unsubscriber.
+   * Subscribes to a mesh event (call, attempt, retry, giveUp, budgetExhausted, hedge, circuit, limited, ejection, policy, …); returns the unsubscriber.
    * With `signal`, the listener is also removed when the signal aborts (and never added if it has).
    */
   on<K extends MeshEventName>(name: K, listener: MeshEventListener<K>, options: { signal?: AbortSignal } = {}): () => void {
