@@ -86,8 +86,8 @@ export function summarizeCriteria(level: LevelResult): string {
     `criteria at concurrency ${level.concurrency} (client CPU, medians of ${level.rounds} rounds):`,
     line('bare typed JSON path − undici request', 'mesh bare typed', BASELINE_NAME, 'limit +15 µs'),
     line('bare fetch path − global fetch', 'mesh bare fetch', 'global fetch', 'must be < 0'),
-    line('retry/propagation/telemetry layers, no OTel SDK (typed): full − bare', 'mesh typed', 'mesh bare typed', 'limit +5 µs'),
-    line('retry/propagation/telemetry layers, no OTel SDK (fetch): full − bare', 'mesh fetch', 'mesh bare fetch', 'limit +5 µs'),
+    line('default-stack layers, no OTel SDK (typed): full − bare', 'mesh typed', 'mesh bare typed', 'limit +5 µs (#3) + 5 µs (#7)'),
+    line('default-stack layers, no OTel SDK (fetch): full − bare', 'mesh fetch', 'mesh bare fetch', 'limit +5 µs (#3) + 5 µs (#7)'),
   ]
     .filter((l) => l !== undefined)
     .join('\n');

@@ -6,14 +6,14 @@
  *   2. memory and timers for 10,000 destinations (one call each), the whole stack vs the bare one;
  *   3. RSS across 1,000,000 calls to one destination after warm-up (in-process transport, so that the
  *      run takes seconds rather than the minutes a loopback round trip per call would);
- *   4. a skewed upstream set: 3 real loopback endpoints, one 10x slower; P2C peak-EWMA vs round-robin
- *      in interleaved rounds: the slow endpoint's share of calls and the p99 of each.
+ *   4. a skewed upstream set: 3 real loopback endpoints (in a child process), one 10x slower; P2C
+ *      peak-EWMA vs round-robin in interleaved rounds: the slow endpoint's share of calls and the p99.
  *
  *   node --expose-gc bench/resilience.ts [--quick]
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer } from 'node:http';
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -143,23 +143,33 @@ async function steadyRss(calls: number): Promise<string> {
   ].join('\n');
 }
 
-/** 4. Three real loopback endpoints, one 10x slower; P2C peak-EWMA vs round-robin. */
-async function startDelayed(ms: number): Promise<{ server: Server; origin: string; served: () => number }> {
-  let served = 0;
-  const server = createServer((_req, res) => {
-    served++;
-    setTimeout(() => res.end('{"ok":true}'), ms);
-  });
-  server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, served: () => served };
+/** 4. Three real loopback endpoints, one 10x slower, served by a child process; P2C peak-EWMA vs round-robin. */
+async function serveDelayed(delays: number[]): Promise<void> {
+  const origins: string[] = [];
+  for (const ms of delays) {
+    const server = createServer((_req, res) => void setTimeout(() => res.end('{"ok":true}'), ms));
+    server.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    origins.push(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  }
+  process.stdout.write(JSON.stringify(origins) + '\n');
+  process.stdin.resume();
+  process.stdin.once('end', () => process.exit(0)); // the parent went away or is done
 }
 
-async function skewedRound(origins: string[], strategy: 'peak-ewma' | 'round-robin', calls: number, concurrency: number, counters: (() => number)[]) {
+async function startUpstreams(delays: number[]): Promise<{ origins: string[]; close: () => void }> {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', delays.join(',')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const [line] = (await once(child.stdout!.setEncoding('utf8'), 'data')) as [string];
+  return { origins: JSON.parse(line) as string[], close: () => child.stdin!.end() };
+}
+
+async function skewedRound(origins: string[], strategy: 'peak-ewma' | 'round-robin', calls: number, concurrency: number) {
+  const served = new Map<string, number>(origins.map((o) => [o, 0]));
   const mesh = createMesh({
     env: {},
     transport: undiciTransport(),
     policy: onePolicy({ up: { endpoints: origins, retry: null, loadBalancer: { strategy } } }),
+    middleware: [{ name: 'count', after: 'endpoint', use: (next) => (req, ctx) => (served.set(req.origin, served.get(req.origin)! + 1), next(req, ctx)) }],
   });
   const client = mesh.client('up');
   const call = async (): Promise<number> => {
@@ -168,7 +178,7 @@ async function skewedRound(origins: string[], strategy: 'peak-ewma' | 'round-rob
     return performance.now() - t;
   };
   for (let i = 0; i < 200; i++) await call(); // connections and estimates settle
-  const before = counters.map((c) => c());
+  for (const origin of origins) served.set(origin, 0);
   const times: number[] = [];
   let next = 0;
   await Promise.all(
@@ -176,26 +186,24 @@ async function skewedRound(origins: string[], strategy: 'peak-ewma' | 'round-rob
       while (next++ < calls) times.push(await call());
     }),
   );
-  const served = counters.map((c, i) => c() - before[i]!);
   await mesh.close();
   times.sort((a, b) => a - b);
-  return { slowShare: served[2]! / served.reduce((a, b) => a + b, 0), p99: percentile(times, 0.99), p50: percentile(times, 0.5) };
+  const total = [...served.values()].reduce((a, b) => a + b, 0);
+  return { slowShare: served.get(origins[2]!)! / total, p99: percentile(times, 0.99), p50: percentile(times, 0.5) };
 }
 
 async function skewed(rounds: number, calls: number): Promise<string> {
   const FAST_MS = 20;
   const CONCURRENCY = 8;
-  const servers = await Promise.all([startDelayed(FAST_MS), startDelayed(FAST_MS), startDelayed(FAST_MS * 10)]);
-  const origins = servers.map((s) => s.origin);
-  const counters = servers.map((s) => s.served);
+  const upstreams = await startUpstreams([FAST_MS, FAST_MS, FAST_MS * 10]);
   const results = { 'peak-ewma': [] as Awaited<ReturnType<typeof skewedRound>>[], 'round-robin': [] as Awaited<ReturnType<typeof skewedRound>>[] };
   try {
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? (['peak-ewma', 'round-robin'] as const) : (['round-robin', 'peak-ewma'] as const);
-      for (const strategy of order) results[strategy].push(await skewedRound(origins, strategy, calls, CONCURRENCY, counters));
+      for (const strategy of order) results[strategy].push(await skewedRound(upstreams.origins, strategy, calls, CONCURRENCY));
     }
   } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.server.close(() => resolve()))));
+    upstreams.close();
   }
   const summary = (strategy: keyof typeof results) => ({
     share: median(results[strategy].map((r) => r.slowShare)),
@@ -207,7 +215,7 @@ async function skewed(rounds: number, calls: number): Promise<string> {
   const line = (name: string, s: typeof p2c) => `  ${name.padEnd(12)} slow endpoint's share ${(s.share * 100).toFixed(1).padStart(5)} %   p50 ${s.p50.toFixed(2)} ms   p99 ${s.p99.toFixed(2)} ms`;
   const better = rr.p99 / p2c.p99;
   return [
-    `skewed upstream set: 3 loopback endpoints (${FAST_MS} ms, ${FAST_MS} ms, ${FAST_MS * 10} ms), concurrency ${CONCURRENCY}, ${calls} calls × ${rounds} rounds each, interleaved, median:`,
+    `skewed upstream set: 3 loopback endpoints in a child process (${FAST_MS} ms, ${FAST_MS} ms, ${FAST_MS * 10} ms), concurrency ${CONCURRENCY}, ${calls} calls × ${rounds} rounds each, interleaved, median:`,
     line('P2C EWMA', p2c),
     line('round-robin', rr),
     `  p99 round-robin / P2C = ${better.toFixed(2)}x (target: share ≤ 10 % and ≥ 3x: ${p2c.share <= 0.1 && better >= 3 ? 'met' : 'NOT met'})`,
@@ -244,6 +252,8 @@ export async function runResilienceBench(quick: boolean): Promise<string> {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const at = process.argv.indexOf('--section');
   const quick = process.argv.includes('--quick');
-  if (at === -1) console.log(await runResilienceBench(quick));
+  const serve = process.argv.indexOf('--serve');
+  if (serve !== -1) await serveDelayed(process.argv[serve + 1]!.split(',').map(Number));
+  else if (at === -1) console.log(await runResilienceBench(quick));
   else console.log(await runSection(process.argv[at + 1] as Section, quick));
 }

@@ -11,8 +11,7 @@ const SWEEP_MS = 10_000;
  * dropped once idle for longer than its window and reset timeout, and shut down by mesh.close().
  */
 export function circuitBreakerLayer(deps: LayerDeps): Middleware {
-  const breakers = new IdleMap<string, DestinationBreaker>(SWEEP_MS);
-  deps.shutdown.addEventListener('abort', () => breakers.clear(), { once: true });
+  const breakers = new IdleMap<string, DestinationBreaker>(SWEEP_MS, deps.shutdown);
   return (next) => (req, ctx) => {
     const settings = ctx.policy.circuitBreaker;
     if (settings === null) return next(req, ctx);

@@ -76,8 +76,7 @@ export class Bulkhead implements IdleEntry {
  * and queue place is taken fails with MESHFETCH_CONCURRENCY_LIMIT (not retryable).
  */
 export function concurrencyLayer(deps: LayerDeps): Middleware {
-  const bulkheads = new IdleMap<string, Bulkhead>(SWEEP_MS);
-  deps.shutdown.addEventListener('abort', () => bulkheads.clear(), { once: true });
+  const bulkheads = new IdleMap<string, Bulkhead>(SWEEP_MS, deps.shutdown);
   return (next) => (req, ctx) => {
     const { max, queue } = ctx.policy.concurrency;
     const bulkhead = bulkheads.get(ctx.service) ?? bulkheads.add(ctx.service, new Bulkhead());

@@ -17,9 +17,11 @@ export class IdleMap<K, V extends IdleEntry> {
   readonly #sweepEvery: number;
   #nextSweep: number;
 
-  constructor(sweepEvery: number, now = Date.now()) {
+  /** Everything held is dropped when `shutdown` aborts (mesh.close()). */
+  constructor(sweepEvery: number, shutdown: AbortSignal, now = Date.now()) {
     this.#sweepEvery = sweepEvery;
     this.#nextSweep = now + sweepEvery;
+    shutdown.addEventListener('abort', () => this.clear(), { once: true });
   }
 
   get size(): number {
@@ -50,7 +52,6 @@ export class IdleMap<K, V extends IdleEntry> {
     }
   }
 
-  /** Drops every entry (mesh.close()). */
   clear(): void {
     for (const entry of this.#entries.values()) entry.dispose();
     this.#entries.clear();

@@ -44,8 +44,7 @@ export class TokenBucket implements IdleEntry {
 
 /** Enforces `rateLimit: { rps, burst }` per destination service: MESHFETCH_RATE_LIMITED when empty. */
 export function rateLimitLayer(deps: LayerDeps): Middleware {
-  const buckets = new IdleMap<string, TokenBucket>(SWEEP_MS);
-  deps.shutdown.addEventListener('abort', () => buckets.clear(), { once: true });
+  const buckets = new IdleMap<string, TokenBucket>(SWEEP_MS, deps.shutdown);
   return (next) => (req, ctx) => {
     const limit = ctx.policy.rateLimit;
     if (limit === null) return next(req, ctx);

@@ -1,3 +1,4 @@
+import FakeTimers from '@sinonjs/fake-timers';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -15,6 +16,9 @@ import { undiciTransport } from '../../lib/transport/undici.ts';
  * default step once the script has run out). Its delays are the upstream's behaviour, so they use the
  * real timers captured here, before any test installs fake ones.
  */
+type FakeTimerConfig = NonNullable<Parameters<typeof FakeTimers.install>[0]>;
+export type FakeClock = ReturnType<typeof FakeTimers.install>;
+
 const realSetTimeout = globalThis.setTimeout;
 const realClearTimeout = globalThis.clearTimeout;
 
@@ -247,6 +251,7 @@ export class Harness {
   readonly #servers: FaultServer[] = [];
   readonly #closers: (() => Promise<void>)[] = [];
   readonly #meshes: Mesh[] = [];
+  #clock: FakeClock | undefined;
 
   constructor(transport: () => TransportFactory = () => undiciTransport()) {
     this.transport = transport;
@@ -270,7 +275,16 @@ export class Harness {
     return mesh;
   }
 
+  /** Fakes `toFake` (e.g. Date) until close(); the servers keep real timers (captured above). */
+  fakeClock(toFake: FakeTimerConfig['toFake']): FakeClock {
+    this.#clock?.uninstall();
+    this.#clock = FakeTimers.install({ toFake });
+    return this.#clock;
+  }
+
   async close(): Promise<void> {
+    this.#clock?.uninstall();
+    this.#clock = undefined;
     const servers = this.#servers.splice(0);
     const closers = this.#closers.splice(0);
     await Promise.all([...servers.map((s) => s.close()), ...closers.map((close) => close())]);

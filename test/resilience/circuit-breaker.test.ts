@@ -1,5 +1,3 @@
-import FakeTimers from '@sinonjs/fake-timers';
-type InstalledClock = ReturnType<typeof FakeTimers.install>;
 import { expect } from 'chai';
 import { Readable } from 'node:stream';
 import { ErrorCode, MeshError } from '../../lib/errors.ts';
@@ -8,7 +6,7 @@ import type { CircuitBreakerPolicy } from '../../lib/policy/types.ts';
 import { DEFAULT_POLICY } from '../../lib/policy/defaults.ts';
 import { DestinationBreaker } from '../../lib/resilience/circuit-breaker.ts';
 import { Harness, recordEvents, upPolicy } from '../helpers/fault-server.ts';
-import type { FaultStep } from '../helpers/fault-server.ts';
+import type { FakeClock, FaultStep } from '../helpers/fault-server.ts';
 import { testContext } from '../helpers/context.ts';
 import { rejection } from '../helpers/rejection.ts';
 
@@ -17,14 +15,11 @@ const fails = (n: number, status = 503): FaultStep[] => Array.from({ length: n }
 
 describe('circuit breaker (real loopback upstream, fake Date)', function () {
   const h = new Harness();
-  let clock: InstalledClock | undefined;
+  let clock: FakeClock;
   beforeEach(() => {
-    clock = FakeTimers.install({ toFake: ['Date'] }); // the breaker's window and reset run on Date
+    clock = h.fakeClock(['Date']); // the breaker's window and reset run on Date
   });
-  afterEach(async () => {
-    clock?.uninstall();
-    await h.close();
-  });
+  afterEach(() => h.close());
 
   const breakerMesh = (origin: string, service = {}) => h.mesh(upPolicy(origin, { retry: null, circuitBreaker: BREAKER, ...service }));
   const status = async (promise: Promise<Response>): Promise<number> => {
@@ -47,9 +42,9 @@ describe('circuit breaker (real loopback upstream, fake Date)', function () {
     expect(err).to.include({ code: ErrorCode.CircuitOpen, retryable: false, service: 'up' });
     expect(srv.requests.length).to.equal(4); // nothing reached the network
 
-    clock!.tick(4_999);
+    clock.tick(4_999);
     expect(((await rejection(client.fetch('/x'))) as MeshError).code).to.equal(ErrorCode.CircuitOpen);
-    clock!.tick(1);
+    clock.tick(1);
     expect(await status(client.fetch('/probe'))).to.equal(200);
     expect(srv.requests.map((r) => r.url).at(-1)).to.equal('/probe');
     expect(events.circuit.slice(1).map((e) => [e.previous, e.state])).to.deep.equal([
@@ -66,10 +61,10 @@ describe('circuit breaker (real loopback upstream, fake Date)', function () {
     const events = recordEvents(mesh);
     const client = mesh.client('up');
     for (let i = 0; i < 4; i++) await status(client.fetch('/x'));
-    clock!.tick(5_000);
+    clock.tick(5_000);
     expect(await status(client.fetch('/probe-1'))).to.equal(503);
     expect(events.circuit.at(-1)).to.include({ previous: 'half-open', state: 'open' });
-    clock!.tick(5_000);
+    clock.tick(5_000);
     const probe = client.fetch('/probe-2');
     const second = (await rejection(client.fetch('/while-probing'))) as MeshError;
     expect(second.code).to.equal(ErrorCode.CircuitOpen);
@@ -121,7 +116,7 @@ describe('circuit breaker (real loopback upstream, fake Date)', function () {
     const events = recordEvents(mesh);
     for (let i = 0; i < 4; i++) await status(mesh.client('up').fetch('/a'));
     expect(events.circuit.map((e) => [e.route, e.state])).to.deep.equal([['a', 'open']]);
-    clock!.tick(15_001); // idle for longer than its window (10 s) and reset timeout (5 s)
+    clock.tick(15_001); // idle for longer than its window (10 s) and reset timeout (5 s)
     await status(mesh.client('up').fetch('/b'));
     expect(events.circuit.map((e) => [e.route, e.state])).to.deep.equal([['a', 'open'], ['a', 'closed']]);
     expect(mesh.stats().services.up!.circuits).to.deep.equal({});

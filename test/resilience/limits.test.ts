@@ -1,5 +1,3 @@
-import FakeTimers from '@sinonjs/fake-timers';
-type InstalledClock = ReturnType<typeof FakeTimers.install>;
 import { expect } from 'chai';
 import { ErrorCode } from '../../lib/errors.ts';
 import type { MeshError } from '../../lib/errors.ts';
@@ -8,12 +6,7 @@ import { rejection } from '../helpers/rejection.ts';
 
 describe('concurrency limit (bulkhead) and rate limit, against a real loopback upstream', function () {
   const h = new Harness();
-  let clock: InstalledClock | undefined;
-  afterEach(async () => {
-    clock?.uninstall();
-    clock = undefined;
-    await h.close();
-  });
+  afterEach(() => h.close());
 
   it('refuses a call beyond concurrency.max with MESHFETCH_CONCURRENCY_LIMIT, before any request, and frees the slot when the body is done', async () => {
     const srv = await h.server([{ hang: true }]);
@@ -61,7 +54,7 @@ describe('concurrency limit (bulkhead) and rate limit, against a real loopback u
   });
 
   it('refuses calls beyond rateLimit with MESHFETCH_RATE_LIMITED, refilling with time (fake Date)', async () => {
-    clock = FakeTimers.install({ toFake: ['Date'] });
+    const clock = h.fakeClock(['Date']);
     const srv = await h.server();
     const mesh = h.mesh(upPolicy(srv.origin, { rateLimit: { rps: 2, burst: 2 }, circuitBreaker: { volumeThreshold: 1 } }));
     const events = recordEvents(mesh);

@@ -1,5 +1,3 @@
-import FakeTimers from '@sinonjs/fake-timers';
-type InstalledClock = ReturnType<typeof FakeTimers.install>;
 import { expect } from 'chai';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -30,12 +28,7 @@ const NO_RETRY_NO_BREAKER = { retry: null, circuitBreaker: null } as const;
 
 describe('load balancing over several real loopback endpoints', function () {
   const h = new Harness();
-  let clock: InstalledClock | undefined;
-  afterEach(async () => {
-    clock?.uninstall();
-    clock = undefined;
-    await h.close();
-  });
+  afterEach(() => h.close());
 
   it('shifts traffic away from a slow endpoint (P2C over peak-EWMA, weighted by requests in flight)', async function () {
     const fast1 = await h.server([], { status: 200 });
@@ -56,7 +49,7 @@ describe('load balancing over several real loopback endpoints', function () {
   });
 
   it('ejects a failing endpoint, sends nothing to it while ejected, probes it once back, and readmits it', async function () {
-    clock = FakeTimers.install({ toFake: ['Date', 'performance'] }); // ejection time stands still until ticked
+    const clock = h.fakeClock(['Date', 'performance']); // ejection time stands still until ticked
     const good1 = await h.server();
     const good2 = await h.server();
     const bad = await h.server([], { status: 503 });
@@ -93,7 +86,7 @@ describe('load balancing over several real loopback endpoints', function () {
   });
 
   it('never ejects every endpoint, whatever the share allowed', async function () {
-    clock = FakeTimers.install({ toFake: ['Date', 'performance'] });
+    h.fakeClock(['Date', 'performance']); // no ejection ends during the test
     const a = await h.server([], { status: 503 });
     const b = await h.server([], { status: 503 });
     const outlierDetection = { consecutiveFailures: 1, maxEjectedPercent: 100 } as const;
@@ -141,7 +134,7 @@ describe('load balancing over several real loopback endpoints', function () {
   });
 
   it('keeps the state of endpoints that stay when a new policy revision changes the list', async function () {
-    clock = FakeTimers.install({ toFake: ['Date', 'performance'] });
+    h.fakeClock(['Date', 'performance']); // the ejection lasts the whole test
     const good = await h.server();
     const bad = await h.server([], { status: 503 });
     const added = await h.server();
