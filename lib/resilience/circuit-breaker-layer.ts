@@ -17,7 +17,7 @@ export function circuitBreakerLayer(deps: LayerDeps): Middleware {
     if (settings === null) return next(req, ctx);
     const now = Date.now();
     const key = ctx.route === undefined ? ctx.service : `${ctx.service} ${ctx.route}`;
-    const breaker = breakers.get(key, now) ?? breakers.add(key, new DestinationBreaker(ctx.service, ctx.route, settings, deps.events), now);
+    const breaker = breakers.get(key, now) ?? breakers.add(key, new DestinationBreaker(ctx.service, ctx.route, settings, deps.events), ctx.endpoints.length > 0, now);
     return breaker.call(next, req, ctx, settings, now);
   };
 }

@@ -79,7 +79,7 @@ export function concurrencyLayer(deps: LayerDeps): Middleware {
   const bulkheads = new IdleMap<string, Bulkhead>(SWEEP_MS, deps.shutdown);
   return (next) => (req, ctx) => {
     const { max, queue } = ctx.policy.concurrency;
-    const bulkhead = bulkheads.get(ctx.service) ?? bulkheads.add(ctx.service, new Bulkhead());
+    const bulkhead = bulkheads.get(ctx.service) ?? bulkheads.add(ctx.service, new Bulkhead(), ctx.endpoints.length > 0);
     const admitted = bulkhead.acquire(max, queue, ctx);
     if (admitted === undefined) return Promise.reject(limitedError(deps.events, ctx, 'concurrency', `${max} calls in flight and ${queue} waiting`));
     if (admitted === true) return releaseWhenDone(next(req, ctx), bulkhead.release);

@@ -49,7 +49,7 @@ export function rateLimitLayer(deps: LayerDeps): Middleware {
     const limit = ctx.policy.rateLimit;
     if (limit === null) return next(req, ctx);
     const now = Date.now();
-    const bucket = buckets.get(ctx.service, now) ?? buckets.add(ctx.service, new TokenBucket(limit.rps, limit.burst, now), now);
+    const bucket = buckets.get(ctx.service, now) ?? buckets.add(ctx.service, new TokenBucket(limit.rps, limit.burst, now), ctx.endpoints.length > 0, now);
     if (!bucket.tryTake(limit.rps, limit.burst, now)) {
       return Promise.reject(limitedError(deps.events, ctx, 'rate', `${limit.rps}/s, burst ${limit.burst}`));
     }
