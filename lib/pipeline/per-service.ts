@@ -2,8 +2,8 @@ import type { CompiledPolicy } from '../policy/compile.ts';
 import type { LayerDeps } from './layers.ts';
 import type { CallContext } from './types.ts';
 
-/** Entries for services with endpoints in policy: bounded by the policy's size, this is a backstop. */
-const MAX_KNOWN = 4_096;
+/** Entries for services with endpoints in policy: bounded by the policy's size, this is a backstop (above the 10,000 destinations issue #7 measures). */
+const MAX_KNOWN = 16_384;
 /** Entries for any other name: absolute-URL clients, typos, names built from input. */
 const MAX_UNKNOWN = 64;
 
