@@ -86,6 +86,28 @@ describe('docs/errors.md against the code', () => {
     MESHFETCH_HTTP_STATUS: {
       '404': async () => meshFor({ endpoints: [await serve((_req, res) => sendJson(res, 404, {}))] }).client('payments').get('/a'),
     },
+    MESHFETCH_CIRCUIT_OPEN: {
+      'after a failure opened it': async () => {
+        const origin = await serve((_req, res) => sendJson(res, 503, {}));
+        const client = meshFor({ endpoints: [origin], circuitBreaker: { volumeThreshold: 1 } }).client('payments');
+        await rejection(client.get('/a')); // the 503 opens the circuit
+        return client.get('/a');
+      },
+    },
+    MESHFETCH_RATE_LIMITED: {
+      'empty bucket': async () => {
+        const client = meshFor({ endpoints: [await serve((_req, res) => sendJson(res, 200, {}))], rateLimit: { rps: 0.001, burst: 1 } }).client('payments');
+        await client.get('/a');
+        return client.get('/a');
+      },
+    },
+    MESHFETCH_CONCURRENCY_LIMIT: {
+      'full bulkhead': async () => {
+        const client = meshFor({ endpoints: [await serve(never)], concurrency: { max: 1, queue: 0 } }).client('payments');
+        void client.get('/a').catch(() => {}); // holds the one slot until the mesh closes
+        return client.get('/a');
+      },
+    },
     MESHFETCH_CONFIG: { 'no endpoints': async () => meshFor({}).client('payments').get('/a') },
     MESHFETCH_BODY: {
       'not JSON': async () => meshFor({ endpoints: [await serve((_req, res) => void res.end('<html>'))] }).client('payments').get('/a'),
