@@ -35,7 +35,7 @@ describe('circuit breaker (real loopback upstream, fake Date)', function () {
     const client = mesh.client('up');
     for (let i = 0; i < 4; i++) expect(await status(client.fetch('/x'))).to.equal(503);
     expect(events.circuit).to.deep.equal([{ service: 'up', route: undefined, state: 'open', previous: 'closed' }]);
-    expect(mesh.stats().services.up!.circuits).to.deep.equal({ '*': 'open' });
+    expect(mesh.stats().services.up!.breaker).to.equal('open');
 
     const err = (await rejection(client.fetch('/x'))) as MeshError;
     expect(err).to.be.instanceOf(MeshError);
@@ -51,7 +51,7 @@ describe('circuit breaker (real loopback upstream, fake Date)', function () {
       ['open', 'half-open'],
       ['half-open', 'closed'],
     ]);
-    expect(mesh.stats().services.up!.circuits).to.deep.equal({});
+    expect(mesh.stats().services.up!.breaker).to.equal('closed');
     expect(await status(client.fetch('/x'))).to.equal(200);
   });
 
@@ -107,7 +107,8 @@ describe('circuit breaker (real loopback upstream, fake Date)', function () {
     expect(events.circuit).to.deep.equal([{ service: 'up', route: 'broken', state: 'open', previous: 'closed' }]);
     srv.defaultStep = { status: 200 };
     expect(await status(mesh.client('up').fetch('/other'))).to.equal(200); // the service's own circuit is closed
-    expect(mesh.stats().services.up!.circuits).to.deep.equal({ broken: 'open' });
+    const stats = mesh.stats().services.up!;
+    expect([stats.breaker, stats.routes.broken!.breaker, stats.routes['(unnamed)']!.breaker]).to.deep.equal(['open', 'open', 'closed']);
   });
   it('forgets an idle breaker (swept on a later call, no timer), and shuts breakers down on mesh.close()', async () => {
     const srv = await h.server();
@@ -119,7 +120,7 @@ describe('circuit breaker (real loopback upstream, fake Date)', function () {
     clock.tick(15_001); // idle for longer than its window (10 s) and reset timeout (5 s)
     await status(mesh.client('up').fetch('/b'));
     expect(events.circuit.map((e) => [e.route, e.state])).to.deep.equal([['a', 'open'], ['a', 'closed']]);
-    expect(mesh.stats().services.up!.circuits).to.deep.equal({});
+    expect(mesh.stats().services.up!.routes.a!.breaker).to.equal('closed');
 
     for (let i = 0; i < 3; i++) await status(mesh.client('up').fetch('/b'));
     expect(events.circuit.at(-1)).to.include({ route: 'b', state: 'open' });
