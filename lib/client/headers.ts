@@ -27,14 +27,3 @@ export function toHeaderRecord(init: HeadersInit | Record<string, string | strin
   }
   return out;
 }
-
-/** Response headers as a WHATWG Headers object (repeated headers appended in order). */
-export function toHeaders(record: Record<string, string | string[] | undefined>): Headers {
-  const headers = new Headers();
-  for (const name of Object.keys(record)) {
-    const value = record[name];
-    if (typeof value === 'string') headers.append(name, value);
-    else if (value !== undefined) for (const item of value) headers.append(name, item);
-  }
-  return headers;
-}

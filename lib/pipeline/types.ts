@@ -32,6 +32,8 @@ export interface MeshRequest {
 
 export interface MeshResponse {
   status: number;
+  /** The reason phrase the server sent (HTTP/1.1), if any. */
+  statusText?: string | undefined;
   headers: Record<string, string | string[] | undefined>;
   /** The response body, streamed. Whoever receives it must consume or destroy it. */
   body: Readable;
@@ -39,6 +41,9 @@ export interface MeshResponse {
   attempts?: number;
   /** Why a retryable answer was not retried; set by the retry layer. */
   gaveUp?: GiveUpReason;
+  /** Set by the redirect layer when it followed a redirect: the URL of the answer, and true. */
+  url?: string | undefined;
+  redirected?: boolean | undefined;
 }
 
 /** What every layer knows about the call it is handling. */

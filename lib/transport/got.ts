@@ -146,7 +146,7 @@ class GotTransport implements Transport {
       const onResponse = (res: GotResponse): void => {
         stream.off('error', onError);
         // From here on, failures surface on the body stream, to whoever consumes it.
-        resolve({ status: res.statusCode, headers: res.headers, body: responseBody(stream, (err) => transportError(err, ctx, req.origin)) });
+        resolve({ status: res.statusCode, statusText: res.statusMessage, headers: res.headers, body: responseBody(stream, (err) => transportError(err, ctx, req.origin)) });
       };
       stream.once('error', onError);
       stream.once('response', onResponse);

@@ -65,7 +65,12 @@ export class UndiciAttempt implements Dispatcher.DispatchHandler {
     else this.#controller = controller;
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: MeshResponse['headers']): void {
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    status: number,
+    headers: MeshResponse['headers'],
+    statusText: string,
+  ): void {
     if (status < 200) return;
     clearTimeout(this.#headersTimer);
     const body = new Readable({
@@ -78,7 +83,7 @@ export class UndiciAttempt implements Dispatcher.DispatchHandler {
       },
     });
     this.#body = body;
-    this.#resolve({ status, headers, body });
+    this.#resolve({ status, statusText, headers, body });
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
