@@ -1,6 +1,7 @@
 import { ErrorCode, MeshError, withCallFields } from '../errors.ts';
 import type { MeshErrorOptions } from '../errors.ts';
 import type { CallContext } from '../pipeline/types.ts';
+import { safeCause, scrubMessage } from './safe-cause.ts';
 
 const CONNECT_CODES = new Set([
   'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL',
@@ -45,11 +46,16 @@ function timeoutPhaseOf(err: unknown): string | undefined {
   return (err as { name?: unknown }).name === 'TimeoutError' && typeof event === 'string' ? event : undefined;
 }
 
+/** A failure's message, with nothing of the request (header values, URL secrets) in it. */
+function detailOf(err: unknown): string {
+  return err instanceof Error ? scrubMessage(err.message) : typeof err;
+}
+
 /** The MeshError for a library failure with a known code; undefined when the code is not known. */
 function classify(err: unknown, where: string, base: MeshErrorOptions): MeshError | undefined {
   const code = codeOf(err) ?? '';
-  const detail = err instanceof Error ? err.message : String(err);
-  const options = { cause: err, ...base, retryable: true };
+  const detail = detailOf(err);
+  const options = { cause: safeCause(err), ...base, retryable: true };
   if (CLOSED_CODES.has(code)) {
     return new MeshError(ErrorCode.Closed, `the transport is closed; cannot call ${where}`, { ...options, retryable: false });
   }
@@ -80,7 +86,7 @@ export function transportError(err: unknown, ctx: CallContext, origin: string): 
   const code = codeOf(err);
   if (code !== undefined && INVALID_REQUEST_CODES.has(code)) {
     // As fetch does: a request that cannot be sent is a TypeError, never retried.
-    return new TypeError(`invalid request to ${where}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    return new TypeError(`invalid request to ${where}: ${detailOf(err)}`, { cause: safeCause(err) });
   }
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || (typeof err === 'object' && err !== null && timeoutPhaseOf(err) === 'response')) {
     // Both transports' headers timeout is the policy's perTryTimeout: name it, not the library's words.
@@ -89,8 +95,8 @@ export function transportError(err: unknown, ctx: CallContext, origin: string): 
   }
   return (
     classify(err, where, base) ??
-    new MeshError(ErrorCode.Reset, `request to ${where} failed: ${err instanceof Error ? err.message : String(err)}`, {
-      cause: err,
+    new MeshError(ErrorCode.Reset, `request to ${where} failed: ${detailOf(err)}`, {
+      cause: safeCause(err),
       ...base,
       retryable: true,
     })
@@ -98,8 +104,9 @@ export function transportError(err: unknown, ctx: CallContext, origin: string): 
 }
 
 /**
- * Maps a failure while reading a response body (a body timeout, a reset) to a MeshError. Anything
- * else, such as the reason a caller aborted with, is returned as it is.
+ * Maps a failure while reading a response body (a body timeout, a reset) to a MeshError. The
+ * transports already hand up MeshErrors or the reason a caller aborted with; that reason is returned
+ * as it is.
  */
 export function bodyError(err: unknown): unknown {
   return wrappedMeshError(err) ?? classify(err, 'the response body', {}) ?? err;

@@ -8,6 +8,7 @@ import { ErrorCode, MeshError } from '../errors.ts';
 import type { CallContext, MeshRequest, MeshResponse } from '../pipeline/types.ts';
 import { transportError } from './errors.ts';
 import { openBody } from './request-body.ts';
+import { DEFAULT_CONNECTIONS_PER_ORIGIN } from './types.ts';
 import type { Transport, TransportFactory, TransportSettings } from './types.ts';
 
 export interface GotTransportOptions {
@@ -26,6 +27,12 @@ export interface GotTransportOptions {
    * hooks that run (init, beforeRequest, beforeError) are listed in the README's got section.
    */
   got?: Got;
+  /**
+   * Connections per origin at most on the agents the transport creates (their maxSockets; default
+   * DEFAULT_CONNECTIONS_PER_ORIGIN, 128); further requests queue in the agent. `null` is unbounded.
+   * Agents that came with the got instance keep their own settings.
+   */
+  connections?: number | null;
 }
 
 /** A policy duration as a got delay: 0 and non-finite mean "no timeout", as they do for undici. */
@@ -54,8 +61,15 @@ function responseBody(source: GotRequest, mapError: (err: unknown) => unknown): 
   });
   source.once('end', () => body.push(null));
   source.once('error', (err) => body.destroy(mapError(err) as Error));
+  // got emits a parser error in the same tick as 'response' when the bad bytes came with the headers,
+  // before the caller can listen: the error must not escape as an unhandled 'error' event. The body
+  // keeps it (body.errored) and whoever reads the body gets it.
+  body.on('error', keepForReader);
   return body;
 }
+
+/** Shared, so that the listener holds nothing of the call. */
+function keepForReader(): void {}
 
 /** got calls these methods bodiless and ends the request itself; for the others it waits for end(). */
 const BODILESS = new Set(['GET', 'HEAD']);
@@ -93,13 +107,15 @@ class GotTransport implements Transport {
     const base = options.got ?? defaultGot;
     // Keep-alive agents owned by the transport, for the schemes the instance has no agent for.
     const configured = base.defaults.options.agent;
+    const connections = options.connections === undefined ? DEFAULT_CONNECTIONS_PER_ORIGIN : options.connections;
+    const agentOptions = { keepAlive: true, maxSockets: connections ?? Infinity };
     const agent: Agents = {};
     if (configured.http === undefined) {
-      agent.http = new HttpAgent({ keepAlive: true });
+      agent.http = new HttpAgent(agentOptions);
       this.#ownedAgents.push(agent.http);
     }
     if (configured.https === undefined) {
-      agent.https = new HttpsAgent({ keepAlive: true });
+      agent.https = new HttpsAgent(agentOptions);
       this.#ownedAgents.push(agent.https);
     }
     this.#got = base.extend({

@@ -4,6 +4,9 @@ import { bodyClosedEarly, bodyError } from './errors.ts';
 
 /** Reads a whole body into one Buffer; a body larger than `limit` bytes is destroyed and rejected. */
 export function readBytes(body: Readable, limit = Infinity): Promise<Buffer> {
+  // A body that failed before anyone listened (an error with the headers) keeps its error.
+  if (body.errored) return Promise.reject(bodyError(body.errored));
+  if (body.destroyed && !body.readableEnded) return Promise.reject(bodyClosedEarly());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;

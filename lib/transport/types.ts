@@ -12,6 +12,15 @@ export interface Transport {
   close(): Promise<void>;
 }
 
+/**
+ * Connections a transport opens to one origin (an endpoint) at most, by default; requests beyond them
+ * wait for a free connection, bounded by their call's deadline. Enough for thousands of calls per
+ * second per endpoint at loopback-to-LAN latencies; bounded, so that a burst of calls cannot open
+ * more sockets than the upstream's accept queue holds (Linux's default listen backlog is 511) and
+ * fail on connect timeouts instead of waiting.
+ */
+export const DEFAULT_CONNECTIONS_PER_ORIGIN = 128;
+
 /** Client TLS material shared by every HTTPS connection a transport opens. */
 export interface TlsMaterial {
   ca?: string | Buffer | undefined;

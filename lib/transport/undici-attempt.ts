@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import { errors } from 'undici';
 import type { Dispatcher } from 'undici';
-import type { MeshResponse } from '../pipeline/types.ts';
+import type { CallContext, MeshResponse } from '../pipeline/types.ts';
+import { transportError } from './errors.ts';
 
 const BODY_HIGH_WATER_MARK = 64 * 1024;
 
@@ -17,11 +18,16 @@ class BodyDestroyed extends Error {
  * An abort before the answer rejects at once with the signal's reason (even while the request waits
  * for a connection); after it, destroys the body with it. Destroying the body early aborts the
  * request, so its socket is not reused half-read. The headers timeout (the policy's perTryTimeout) is
- * its own timer: undici's is coarse, firing up to about a second late.
+ * its own timer, started when the request is written to a connection (onRequestStart), so time spent
+ * queued for a connection of a busy pool is not counted against the attempt (the call's deadline
+ * still bounds it); undici's own timer is coarse, firing up to about a second late. Every failure is
+ * handed up mapped by transportError: the call's abort reason, or a MeshError.
  */
 export class UndiciAttempt implements Dispatcher.DispatchHandler {
   readonly #resolve: (res: MeshResponse) => void;
   readonly #reject: (err: unknown) => void;
+  readonly #ctx: CallContext;
+  readonly #origin: string;
   readonly #signal: AbortSignal | undefined;
   #controller: Dispatcher.DispatchController | undefined;
   #body: Readable | undefined;
@@ -29,17 +35,13 @@ export class UndiciAttempt implements Dispatcher.DispatchHandler {
   #reason: unknown;
   #headersTimer: NodeJS.Timeout | undefined;
 
-  constructor(
-    signal: AbortSignal | undefined,
-    headersTimeout: number,
-    resolve: (res: MeshResponse) => void,
-    reject: (err: unknown) => void,
-  ) {
+  constructor(ctx: CallContext, origin: string, resolve: (res: MeshResponse) => void, reject: (err: unknown) => void) {
+    this.#ctx = ctx;
+    this.#origin = origin;
     this.#resolve = resolve;
     this.#reject = reject;
-    this.#signal = signal;
-    signal?.addEventListener('abort', this.#onAbort, { once: true });
-    if (headersTimeout > 0 && headersTimeout < Infinity) this.#headersTimer = setTimeout(this.#onHeadersTimeout, headersTimeout);
+    this.#signal = ctx.signal;
+    ctx.signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   readonly #onAbort = (): void => this.#abort(this.#signal!.reason);
@@ -50,9 +52,14 @@ export class UndiciAttempt implements Dispatcher.DispatchHandler {
     if (this.#reason !== undefined || this.#ended) return;
     this.#reason = reason;
     clearTimeout(this.#headersTimer);
-    if (this.#body) return void this.#body.destroy(reason as Error);
+    const mapped = this.#mapped(reason);
+    if (this.#body) return void this.#body.destroy(mapped as Error);
     this.#controller?.abort(reason as Error);
-    this.#reject(reason);
+    this.#reject(mapped);
+  }
+
+  #mapped(err: unknown): unknown {
+    return transportError(err, this.#ctx, this.#origin);
   }
 
   #release(): void {
@@ -61,8 +68,10 @@ export class UndiciAttempt implements Dispatcher.DispatchHandler {
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    if (this.#reason !== undefined) controller.abort(this.#reason as Error);
-    else this.#controller = controller;
+    if (this.#reason !== undefined) return void controller.abort(this.#reason as Error);
+    this.#controller = controller;
+    const headersTimeout = this.#ctx.policy.perTryTimeout;
+    if (headersTimeout > 0 && headersTimeout < Infinity) this.#headersTimer = setTimeout(this.#onHeadersTimeout, headersTimeout);
   }
 
   onResponseStart(
@@ -99,7 +108,7 @@ export class UndiciAttempt implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     this.#ended = true;
     this.#release();
-    if (this.#body) this.#body.destroy(err);
-    else this.#reject(err);
+    if (this.#body) this.#body.destroy(this.#mapped(err) as Error);
+    else this.#reject(this.#mapped(err));
   }
 }

@@ -5,11 +5,15 @@ import type { CallContext, MeshRequest, MeshResponse } from '../pipeline/types.t
 import { transportError } from './errors.ts';
 import { openBody } from './request-body.ts';
 import { UndiciAttempt } from './undici-attempt.ts';
+import { DEFAULT_CONNECTIONS_PER_ORIGIN } from './types.ts';
 import type { Transport, TransportFactory, TransportSettings } from './types.ts';
 
 export interface UndiciTransportOptions {
-  /** Connections per origin (default: unbounded, as undici's Pool). */
-  connections?: number;
+  /**
+   * Connections per origin at most (default DEFAULT_CONNECTIONS_PER_ORIGIN, 128); further requests
+   * queue for a free one. `null` is unbounded, as undici's own Pool.
+   */
+  connections?: number | null;
   /** How long an idle keep-alive socket is kept (default 4s, as undici). */
   keepAliveTimeout?: number;
 }
@@ -28,7 +32,7 @@ class UndiciTransport implements Transport {
       factory: (origin, opts) =>
         new Pool(origin, {
           ...(opts as Pool.Options),
-          connections: options.connections ?? null,
+          connections: options.connections === undefined ? DEFAULT_CONNECTIONS_PER_ORIGIN : options.connections,
           keepAliveTimeout: options.keepAliveTimeout ?? 4_000,
           connect: { ca: tls.ca, cert: tls.cert, key: tls.key, timeout: settings.connectTimeoutFor?.(String(origin)) },
         }),
@@ -47,7 +51,7 @@ class UndiciTransport implements Transport {
           body: openBody(req.body),
           bodyTimeout: ctx.policy.bodyTimeout,
         };
-        this.#agent.dispatch(options, new UndiciAttempt(ctx.signal, ctx.policy.perTryTimeout, resolve, reject));
+        this.#agent.dispatch(options, new UndiciAttempt(ctx, req.origin, resolve, reject));
       });
     } catch (err) {
       throw transportError(err, ctx, req.origin);

@@ -10,11 +10,12 @@ import { startServer } from '../helpers/server.ts';
 import type { TestHandler, TestServer } from '../helpers/server.ts';
 import { describeTransport, readAll } from './suite.ts';
 
-describeTransport('got', gotTransport());
+describeTransport('got', gotTransport(), (connections) => gotTransport({ connections }));
 // A team's own instance, with its own defaults and hooks: the suite must hold for it too.
 describeTransport(
   'got (a user instance)',
   gotTransport({ got: got.extend({ headers: { 'x-team': 'payments' }, retry: { limit: 3 }, followRedirect: true }) }),
+  (connections) => gotTransport({ connections, got: got.extend({ headers: { 'x-team': 'payments' } }) }),
 );
 
 describe('transport: got specifics', function () {

@@ -16,6 +16,9 @@ import { testContext } from '../helpers/context.ts';
 import { startServer } from '../helpers/server.ts';
 import type { TestHandler, TestServer } from '../helpers/server.ts';
 import { rejection } from '../helpers/rejection.ts';
+import { describeHostileUpstreams } from './hostile-suite.ts';
+import { describeConnectionPool } from './pool-suite.ts';
+import type { PooledFactory } from './pool-suite.ts';
 
 /** Reads a whole stream as bytes. */
 export async function readAll(stream: Readable): Promise<Buffer> {
@@ -56,7 +59,7 @@ interface SeenRequest {
  * waits on time: servers that hang simply never answer (and are closed after each test), and every
  * "it happened" is an event.
  */
-export function describeTransport(name: string, factory: TransportFactory): void {
+export function describeTransport(name: string, factory: TransportFactory, pooled: PooledFactory): void {
   describe(`transport: ${name}`, function () {
     const servers: TestServer[] = [];
     const transports: Transport[] = [];
@@ -510,6 +513,9 @@ export function describeTransport(name: string, factory: TransportFactory): void
         expect(srv.requests).to.have.length(1);
       });
     });
+
+    describeHostileUpstreams(factory);
+    describeConnectionPool(pooled);
 
     describe('TLS', function () {
       let certs: TestCerts;
