@@ -1,5 +1,5 @@
-export { createMesh, Mesh } from './mesh.ts';
-export type { MeshOptions } from './mesh.ts';
+export { createMesh, DEFAULT_CLOSE_GRACE_MS, Mesh } from './mesh.ts';
+export type { CloseOptions, MeshOptions } from './mesh.ts';
 export type { EnvironmentOptions, MeshSettings } from './config/options.ts';
 export { ServiceClient } from './client/service-client.ts';
 export type { MeshRequestInit } from './client/service-client.ts';
@@ -35,6 +35,7 @@ export type {
 } from './policy/types.ts';
 export { undiciTransport } from './transport/undici.ts';
 export type { UndiciTransportOptions } from './transport/undici.ts';
+export { DEFAULT_CONNECTIONS_PER_ORIGIN } from './transport/types.ts';
 export type { TlsMaterial, Transport, TransportFactory, TransportSettings } from './transport/types.ts';
 export type { LogLevel, UserLogger } from './log.ts';
 export type { AttemptEnded, CallEnded, CertificateState, CircuitState, GiveUpReason, MeshEventListener, MeshEventMap, MeshEventName, Outcome, PolicySource, RequestEnded } from './events.ts';

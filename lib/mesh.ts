@@ -15,7 +15,7 @@ import type { ControlPlaneTiming } from './control-plane-client/remote-policy.ts
 import { ServiceClient } from './client/service-client.ts';
 import { typedClient } from './client/typed-client.ts';
 import type { MeshRequestInit } from './client/service-client.ts';
-import { configError } from './errors.ts';
+import { configError, ErrorCode, MeshError } from './errors.ts';
 import { MeshEvents } from './events.ts';
 import type { MeshEventListener, MeshEventName, PolicySource } from './events.ts';
 import { createLogger, fromUserLogger } from './log.ts';
@@ -73,6 +73,29 @@ function isContract(value: ServiceContract | ClientDefaults | undefined): value 
   return typeof value === 'object' && value !== null && typeof (value as { routes?: unknown }).routes === 'object';
 }
 
+export interface CloseOptions {
+  /** How long calls in flight may take to finish before they are aborted, in ms (default 5000). */
+  grace?: number;
+}
+
+/** mesh.close()'s default grace period: long enough for an ordinary call, short beside a pod's 30 s. */
+export const DEFAULT_CLOSE_GRACE_MS = 5_000;
+
+/**
+ * Resolves when `promise` settles or after `ms`, whichever is first; leaves no timer behind. Node's
+ * timers fire at once beyond MAX_TIMER_MS, so a longer wait has no timer and lasts as long as `promise`.
+ */
+async function untilOrAfter(promise: Promise<unknown>, ms: number): Promise<void> {
+  if (ms > MAX_TIMER_MS) return void (await promise.catch(() => undefined));
+  let timer: NodeJS.Timeout | undefined;
+  const elapsed = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  try {
+    await Promise.race([promise.catch(() => undefined), elapsed]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function requestInit(request: Request): RequestInit {
   return { method: request.method, headers: request.headers, body: request.body, signal: request.signal };
 }
@@ -99,6 +122,7 @@ export class Mesh {
   /** This mesh's id in the control plane's client list: several meshes may share a process. */
   readonly instance = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   readonly #warnedAmbiguous = new Set<string>();
+  #closing: Promise<void> | undefined;
 
   constructor(options: MeshOptions = {}) {
     const env = options.env ?? process.env;
@@ -273,13 +297,30 @@ export class Mesh {
     });
   }
 
-  /** Closes every connection. After this the process can exit by itself. */
-  async close(): Promise<void> {
-    if (this.#core.closed) return;
+  /**
+   * Refuses new calls at once (MESHFETCH_CLOSED), lets calls in flight finish (their bodies read or
+   * destroyed) for up to `grace` ms (default 5000), then aborts what is left with MESHFETCH_CLOSED,
+   * releases every layer's state and closes every connection. After this the process can exit by
+   * itself. A second call returns the first one's promise.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    const grace = options.grace ?? DEFAULT_CLOSE_GRACE_MS;
+    if (typeof grace !== 'number' || !(grace >= 0)) {
+      return Promise.reject(configError(`mesh.close() option grace: expected milliseconds >= 0, got ${String(grace)}`));
+    }
+    this.#closing ??= this.#close(grace);
+    return this.#closing;
+  }
+
+  async #close(grace: number): Promise<void> {
     this.#core.closed = true;
-    this.#shutdown.abort();
+    // The control plane's watch needs no grace: the policy in force stays in force until the end.
+    const remoteClosed = this.#remote?.close();
+    const drained = this.#transport.close();
+    await untilOrAfter(drained, grace);
+    this.#shutdown.abort(new MeshError(ErrorCode.Closed, `the mesh was closed (grace period ${grace}ms)`));
     this.#metrics.close();
-    await Promise.all([this.#remote?.close(), this.#transport.close()]);
+    await Promise.all([remoteClosed, drained]);
   }
 }
 

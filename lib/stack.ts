@@ -21,8 +21,8 @@ export const DEFAULT_STACK: readonly Layer[] = [
   },
   {
     name: 'deadline',
-    why: 'outside retries: one deadline and one abort signal bound every attempt, backoff and the body',
-    create: () => deadlineLayer,
+    why: 'outside retries: one deadline and one abort signal bound every attempt, backoff and the body; mesh.close() aborts through it',
+    create: deadlineLayer,
   },
   {
     name: 'rate-limit',

@@ -1,44 +1,77 @@
 import { ErrorCode, MeshError } from '../errors.ts';
-import type { Middleware } from '../pipeline/types.ts';
+import type { LayerDeps } from '../pipeline/layers.ts';
+import type { CallContext, Middleware } from '../pipeline/types.ts';
+
+/** The calls under way, each with the controller that aborts it. */
+type InFlight = Map<AbortController, CallContext>;
+
+function whereOf(ctx: CallContext): string {
+  return ctx.route ? `${ctx.service} (${ctx.route})` : ctx.service;
+}
+
+/** Aborts every call still under way when the mesh shuts down (mesh.close(), once its grace period is over). */
+function abortOnShutdown(shutdown: AbortSignal, inFlight: InFlight): void {
+  shutdown.addEventListener(
+    'abort',
+    () => {
+      for (const [controller, ctx] of inFlight) {
+        controller.abort(
+          new MeshError(ErrorCode.Closed, `the mesh was closed before the call to ${whereOf(ctx)} finished`, {
+            service: ctx.service,
+            route: ctx.route,
+            attempts: ctx.attempt,
+          }),
+        );
+      }
+      inFlight.clear();
+    },
+    { once: true },
+  );
+}
 
 /**
  * The whole-call deadline: the earlier of the caller's deadline and the policy's `timeout`. Every
- * attempt, backoff and the response body run under one AbortSignal that fires at the deadline or
- * when the caller aborts; the timer is released when the body closes or the call fails.
+ * attempt, backoff and the response body run under one AbortSignal that fires at the deadline, when
+ * the caller aborts, or when the mesh shuts down (MESHFETCH_CLOSED); the timer is released when the
+ * body closes or the call fails.
  */
-export const deadlineLayer: Middleware = (next) => async (req, ctx) => {
-  const callerSignal = ctx.signal;
-  if (callerSignal?.aborted) throw callerSignal.reason;
-  const now = Date.now();
-  const deadline = Math.min(ctx.deadline, now + ctx.policy.timeout);
-  const budget = deadline - now;
-  const exceeded = (attempts: number | undefined): MeshError => {
-    const where = ctx.route ? `${ctx.service} (${ctx.route})` : ctx.service;
-    return new MeshError(ErrorCode.Timeout, `call to ${where} exceeded its ${Math.max(0, budget)}ms deadline`, {
-      service: ctx.service,
-      route: ctx.route,
-      attempts,
-    });
+export function deadlineLayer(deps: Pick<LayerDeps, 'shutdown'>): Middleware {
+  const inFlight: InFlight = new Map();
+  abortOnShutdown(deps.shutdown, inFlight);
+  return (next) => async (req, ctx) => {
+    const callerSignal = ctx.signal;
+    if (callerSignal?.aborted) throw callerSignal.reason;
+    const now = Date.now();
+    const deadline = Math.min(ctx.deadline, now + ctx.policy.timeout);
+    const budget = deadline - now;
+    const exceeded = (attempts: number | undefined): MeshError =>
+      new MeshError(ErrorCode.Timeout, `call to ${whereOf(ctx)} exceeded its ${Math.max(0, budget)}ms deadline`, {
+        service: ctx.service,
+        route: ctx.route,
+        attempts,
+      });
+    // A deadline that has already passed (an incoming request with no time left) sends nothing.
+    if (budget <= 0) throw exceeded(undefined);
+    const controller = new AbortController();
+    const onCallerAbort = (): void => controller.abort(callerSignal!.reason);
+    callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+    const timer = setTimeout(() => controller.abort(exceeded(ctx.attempt)), budget);
+    inFlight.set(controller, ctx);
+    const release = (): void => {
+      clearTimeout(timer);
+      inFlight.delete(controller);
+      callerSignal?.removeEventListener('abort', onCallerAbort);
+    };
+    ctx.signal = controller.signal;
+    ctx.deadline = deadline;
+    try {
+      const res = await next(req, ctx);
+      if (res.body.destroyed) release();
+      else res.body.once('close', release);
+      return res;
+    } catch (err) {
+      release();
+      throw controller.signal.aborted ? controller.signal.reason : err;
+    }
   };
-  // A deadline that has already passed (an incoming request with no time left) sends nothing.
-  if (budget <= 0) throw exceeded(undefined);
-  const controller = new AbortController();
-  const onCallerAbort = (): void => controller.abort(callerSignal!.reason);
-  callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
-  const timer = setTimeout(() => controller.abort(exceeded(ctx.attempt)), budget);
-  const release = (): void => {
-    clearTimeout(timer);
-    callerSignal?.removeEventListener('abort', onCallerAbort);
-  };
-  ctx.signal = controller.signal;
-  ctx.deadline = deadline;
-  try {
-    const res = await next(req, ctx);
-    if (res.body.destroyed) release();
-    else res.body.once('close', release);
-    return res;
-  } catch (err) {
-    release();
-    throw controller.signal.aborted ? controller.signal.reason : err;
-  }
-};
+}
