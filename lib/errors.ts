@@ -14,6 +14,7 @@ export const ErrorCode = {
   Config: 'MESHFETCH_CONFIG',
   Body: 'MESHFETCH_BODY',
   BodyTooLarge: 'MESHFETCH_BODY_TOO_LARGE',
+  Redirect: 'MESHFETCH_REDIRECT',
   Closed: 'MESHFETCH_CLOSED',
   Conflict: 'MESHFETCH_CONFLICT',
   Decode: 'MESHFETCH_DECODE',

@@ -97,7 +97,7 @@ async function untilOrAfter(promise: Promise<unknown>, ms: number): Promise<void
 }
 
 function requestInit(request: Request): RequestInit {
-  return { method: request.method, headers: request.headers, body: request.body, signal: request.signal };
+  return { method: request.method, headers: request.headers, body: request.body, signal: request.signal, redirect: request.redirect };
 }
 
 function checkReadyTimeout(value: unknown): number {

@@ -6,6 +6,7 @@ import { propagationLayer } from './resilience/propagation.ts';
 import { rateLimitLayer } from './resilience/rate-limit.ts';
 import { retryLayer } from './resilience/retry.ts';
 import { endpointLayer } from './routing/endpoint.ts';
+import { redirectLayer } from './routing/redirect.ts';
 import { attemptTelemetryLayer } from './telemetry/attempt-telemetry.ts';
 import { callTelemetryLayer } from './telemetry/call-telemetry.ts';
 
@@ -38,6 +39,11 @@ export const DEFAULT_STACK: readonly Layer[] = [
     name: 'circuit-breaker',
     why: 'outside the retry: it counts each call once, with its final outcome (retries do not count twice), and an open circuit fails the call before any attempt, so retries cannot hammer it',
     create: circuitBreakerLayer,
+  },
+  {
+    name: 'redirect',
+    why: 'inside the limits and the breaker, so a redirect chain is one call (one token, one slot, one outcome); outside retry, so each hop is a request of its own with its own retries and endpoint',
+    create: () => redirectLayer,
   },
   {
     name: 'retry',

@@ -21,6 +21,8 @@ export interface CallOptions {
   signal?: AbortSignal | undefined;
   /** Milliseconds for the whole call; can only shorten the policy's `timeout`. */
   timeout?: number | undefined;
+  /** fetch's redirect mode: 'follow' (default, up to 20 hops), 'manual' or 'error'. */
+  redirect?: RequestRedirect | undefined;
 }
 
 export interface OutgoingCall {
@@ -77,8 +79,14 @@ export function waitForPolicy(core: MeshCore, service: string, options: CallOpti
   });
 }
 
+const REDIRECT_MODES: ReadonlySet<unknown> = new Set(['follow', 'manual', 'error']);
+
 /** Sends one logical call down the pipeline under the policy in force right now. */
 export function startCall(core: MeshCore, call: OutgoingCall, options: CallOptions): Promise<MeshResponse> {
+  if (options.redirect !== undefined && !REDIRECT_MODES.has(options.redirect)) {
+    // As fetch does for a bad RequestInit.
+    return Promise.reject(new TypeError(`redirect: expected 'follow', 'manual' or 'error', got ${JSON.stringify(options.redirect)}`));
+  }
   if (core.closed) return Promise.reject(new MeshError(ErrorCode.Closed, `mesh is closed; cannot call ${call.service}`, { service: call.service }));
   const policy = core.store.current;
   if (policy === undefined) {
@@ -106,6 +114,7 @@ export function startCall(core: MeshCore, call: OutgoingCall, options: CallOptio
     deadline,
     attempt: 1,
     lastEndpoint: undefined,
+    redirect: options.redirect,
   };
   return core.handler(
     { method: call.method, origin: call.origin, path: call.path, headers: call.headers, body: call.body },

@@ -68,7 +68,7 @@ export async function jsonCall(
   }
   const call: OutgoingCall = { service, route, method, origin: '', path: withQuery(path, options.query), headers, body, policy: undefined };
   const timeout = options.timeout ?? scope.timeout;
-  const res = await startCall(scope.core, call, timeout === options.timeout ? options : { signal: options.signal, timeout });
+  const res = await startCall(scope.core, call, timeout === options.timeout ? options : { ...options, timeout });
   if (res.status >= 200 && res.status < 300) {
     if (method !== 'HEAD' && res.status !== 204) return readLimitedJson(res, call);
     res.body.resume();

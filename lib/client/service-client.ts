@@ -56,6 +56,7 @@ export class ServiceClient {
     const res = await startCall(this.#scope.core, call, {
       signal: init.signal ?? request?.signal ?? undefined,
       timeout: init.timeout ?? this.#scope.timeout,
+      redirect: init.redirect ?? request?.redirect,
     });
     return toWebResponse(res, method, url, call);
   }

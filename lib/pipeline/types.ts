@@ -65,6 +65,8 @@ export interface CallContext {
   attempt: number;
   /** The endpoint (URL) the latest attempt went to; set by the endpoint layer so a retry can go elsewhere. */
   lastEndpoint?: string | undefined;
+  /** fetch's redirect mode for the call, read by the redirect layer; undefined is 'follow'. */
+  readonly redirect?: 'follow' | 'manual' | 'error' | undefined;
 }
 
 export type Handler = (req: MeshRequest, ctx: CallContext) => Promise<MeshResponse>;
