@@ -6,7 +6,8 @@ import { bodyClosedEarly, bodyError } from './errors.ts';
 export function readBytes(body: Readable, limit = Infinity): Promise<Buffer> {
   // A body that failed before anyone listened (an error with the headers) keeps its error.
   if (body.errored) return Promise.reject(bodyError(body.errored));
-  if (body.destroyed && !body.readableEnded) return Promise.reject(bodyClosedEarly());
+  if (body.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  if (body.destroyed) return Promise.reject(bodyClosedEarly());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
