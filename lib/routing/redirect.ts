@@ -1,6 +1,7 @@
 import { ErrorCode, MeshError } from '../errors.ts';
 import type { CallContext, HeaderRecord, MeshRequest, MeshResponse, Middleware } from '../pipeline/types.ts';
 import { canReplay } from '../resilience/retry-rules.ts';
+import { safeCause } from '../transport/safe-cause.ts';
 
 /** fetch's redirect modes; undefined is 'follow', fetch's default. */
 export type RedirectMode = NonNullable<CallContext['redirect']>;
@@ -36,7 +37,8 @@ function nextTarget(location: string, req: MeshRequest, ctx: CallContext): { ori
   try {
     url = new URL(location, (req.origin || SERVICE_BASE) + req.path);
   } catch (err) {
-    throw redirectError(ctx, `the redirect Location is not a URL`, err);
+    // Not the URL parser's error as it is: its `input` is the Location, which may carry a secret.
+    throw redirectError(ctx, 'the redirect Location is not a URL', safeCause(err));
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw redirectError(ctx, `cannot follow a redirect to a ${url.protocol} URL`);
   if (url.username || url.password) throw redirectError(ctx, 'cannot follow a redirect to a URL with credentials');

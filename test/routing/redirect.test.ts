@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
+import { inspect } from 'node:util';
 import { expect } from 'chai';
 import { defineService } from '../../lib/client/contract.ts';
 import { ErrorCode, MeshError } from '../../lib/errors.ts';
@@ -185,13 +186,16 @@ for (const { name, create } of TRANSPORTS) {
 
     it('rejects a Location that cannot be followed with MESHFETCH_REDIRECT', async function () {
       const srv = await server((req, res) => {
-        const locations: Record<string, string> = { '/ftp': 'ftp://example.test/file', '/creds': 'http://user:pw@127.0.0.1:1/', '/bad': 'http://[::1' };
+        const locations: Record<string, string> = { '/ftp': 'ftp://example.test/file', '/creds': 'http://user:pw@127.0.0.1:1/', '/bad': 'http://[::1/?token=s3cr3t' };
         return redirect(res, 302, locations[req.url!]!);
       });
       const mesh = h.mesh(upPolicy(srv.origin));
       expectRedirectError(await rejection(mesh.client('up').fetch('/ftp')), 'ftp:');
       expectRedirectError(await rejection(mesh.client('up').fetch('/creds')), 'credentials');
-      expectRedirectError(await rejection(mesh.client('up').fetch('/bad')), 'not a URL');
+      const bad = await rejection(mesh.client('up').fetch('/bad'));
+      expectRedirectError(bad, 'not a URL');
+      expect(inspect(bad, { depth: Infinity, showHidden: true })).to.not.include('s3cr3t');
+      expect(inspect(await rejection(mesh.client('up').fetch('/creds')), { depth: Infinity })).to.not.include('pw@');
     });
 
     it('follows redirects on the JSON helpers, typed routes and mesh.fetch()', async function () {
