@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { expect } from 'chai';
 import { DEFAULT_CONNECTIONS_PER_ORIGIN } from '../../lib/transport/types.ts';
 import { Harness, TRANSPORTS, upPolicy } from '../helpers/fault-server.ts';
@@ -13,9 +14,18 @@ for (const { name, create } of TRANSPORTS) {
 
     // The pool suite proves, deterministically, that queueing is not counted as the attempt. Here the
     // whole burst must succeed; a per-try timeout retried on a machine busy with other work is allowed.
-    it('all succeed, over no more connections than the default pool allows', async function () {
+    it('all succeed, over no more connections at once than the default pool allows', async function () {
       const srv = await startServer((req, res) => void res.end(req.url));
       h.closeWithServers(() => srv.close());
+      // Connections open at once, at most, as the server sees them. A connection a per-try timeout
+      // destroyed is replaced at once, and the server may see the new one before the old one's close:
+      // each retried attempt (a request beyond BURST) allows one such overlap.
+      let open = 0;
+      let mostOpen = 0;
+      srv.server.on('connection', (socket: Socket) => {
+        mostOpen = Math.max(mostOpen, ++open);
+        socket.once('close', () => open--);
+      });
       const mesh = h.mesh(upPolicy(srv.origin));
       const client = mesh.client('up');
       const calls = await Promise.allSettled(Array.from({ length: BURST }, async (_, i) => (await client.fetch(`/${i}`)).text()));
@@ -23,7 +33,7 @@ for (const { name, create } of TRANSPORTS) {
       expect(failures.slice(0, 3), `${failures.length} of ${BURST} failed`).to.deep.equal([]);
       expect(calls.map((c) => (c as PromiseFulfilledResult<string>).value)).to.deep.equal(Array.from({ length: BURST }, (_, i) => `/${i}`));
       expect(srv.requests.length).to.be.at.least(BURST);
-      expect(new Set(srv.requests.map((r) => r.socket)).size).to.be.at.most(DEFAULT_CONNECTIONS_PER_ORIGIN);
+      expect(mostOpen).to.be.at.most(DEFAULT_CONNECTIONS_PER_ORIGIN + (srv.requests.length - BURST));
     });
   });
 }
