@@ -31,20 +31,34 @@ export function requestUrl(req: Pick<MeshRequest, 'origin' | 'path'>, service: s
   return req.origin ? req.origin + req.path : `http://${service}${req.path}`;
 }
 
-/** Where a Location sends the next hop: '' keeps it on the service, for the endpoint layer to place. */
+/** The path prefix the endpoint layer adds for this service: its endpoints' base path when they share one. */
+function sharedBasePath(ctx: CallContext): string {
+  const first = ctx.endpoints[0]?.basePath ?? '';
+  return ctx.endpoints.every((endpoint) => endpoint.basePath === first) ? first : '';
+}
+
+/**
+ * Where a Location sends the next hop. A request to the service ('' origin) is resolved in the
+ * server's path space (the endpoint's base path in front), and a Location back under the base path
+ * stays on the service ('' again, for the endpoint layer to place, base path taken off).
+ */
 function nextTarget(location: string, req: MeshRequest, ctx: CallContext): { origin: string; path: string } {
+  const basePath = req.origin ? '' : sharedBasePath(ctx);
   let url: URL;
   try {
-    url = new URL(location, (req.origin || SERVICE_BASE) + req.path);
+    url = new URL(location, (req.origin || SERVICE_BASE) + basePath + req.path);
   } catch (err) {
     // Not the URL parser's error as it is: its `input` is the Location, which may carry a secret.
     throw redirectError(ctx, 'the redirect Location is not a URL', safeCause(err));
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw redirectError(ctx, `cannot follow a redirect to a ${url.protocol} URL`);
   if (url.username || url.password) throw redirectError(ctx, 'cannot follow a redirect to a URL with credentials');
-  const path = url.pathname + url.search;
   const toService = url.origin === SERVICE_BASE || (url.protocol === 'http:' && url.host === ctx.service.toLowerCase());
-  return { origin: toService ? '' : url.origin, path };
+  if (!toService) return { origin: url.origin, path: url.pathname + url.search };
+  const underBase = basePath === '' || url.pathname === basePath || url.pathname.startsWith(`${basePath}/`);
+  if (underBase) return { origin: '', path: (url.pathname.slice(basePath.length) || '/') + url.search };
+  // Outside the base path: only a named endpoint can be sent there.
+  return { origin: ctx.endpoints[0]!.origin, path: url.pathname + url.search };
 }
 
 /** An origin the policy lists for the call's service (or the service itself): credentials may go there. */

@@ -198,6 +198,24 @@ for (const { name, create } of TRANSPORTS) {
       expect(inspect(await rejection(mesh.client('up').fetch('/creds')), { depth: Infinity })).to.not.include('pw@');
     });
 
+    it("resolves a Location in the server's path space when the endpoint has a base path", async function () {
+      const srv = await server((req, res) => {
+        const locations: Record<string, string> = { '/api/abs': '/api/new', '/api/rel': 'sibling?x=1', '/api/out': '/elsewhere' };
+        const location = locations[req.url!];
+        return location === undefined ? false : redirect(res, 302, location);
+      });
+      const mesh = h.mesh(upPolicy(`${srv.origin}/api`));
+      for (const [path, seen, url] of [
+        ['/abs', '/api/new', 'http://up/new'],
+        ['/rel', '/api/sibling?x=1', 'http://up/sibling?x=1'],
+        ['/out', '/elsewhere', `${srv.origin}/elsewhere`],
+      ] as const) {
+        const res = await mesh.client('up').fetch(path);
+        expect(await res.json(), path).to.include({ url: seen });
+        expect(res.url, path).to.equal(url);
+      }
+    });
+
     it('follows redirects on the JSON helpers, typed routes and mesh.fetch()', async function () {
       const srv = await server((req, res) => {
         if (req.url!.startsWith('/old')) return redirect(res, 308, req.url!.replace('/old', '/new'));
