@@ -132,6 +132,22 @@ describe('docs/errors.md against the code', () => {
         await mesh.close();
         return mesh.client('payments').get('/a');
       },
+      'aborted after the grace period': async () => {
+        const mesh = meshFor({ endpoints: [await serve(never)] });
+        const call = rejection(mesh.client('payments').get('/a'));
+        await mesh.close({ grace: 20 });
+        throw await call;
+      },
+    },
+    MESHFETCH_REDIRECT: {
+      "redirect: 'error'": async () => {
+        const origin = await serve((_req, res) => void res.writeHead(302, { location: '/b' }).end());
+        return meshFor({ endpoints: [origin] }).client('payments').get('/a', { redirect: 'error' });
+      },
+      'a redirect loop': async () => {
+        const origin = await serve((_req, res) => void res.writeHead(302, { location: '/a' }).end());
+        return meshFor({ endpoints: [origin] }).client('payments').get('/a');
+      },
     },
   };
 

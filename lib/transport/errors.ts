@@ -91,7 +91,7 @@ export function transportError(err: unknown, ctx: CallContext, origin: string): 
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || (typeof err === 'object' && err !== null && timeoutPhaseOf(err) === 'response')) {
     // Both transports' headers timeout is the policy's perTryTimeout: name it, not the library's words.
     const message = `${where} sent no response headers within perTryTimeout (${ctx.policy.perTryTimeout}ms) on attempt ${ctx.attempt}`;
-    return new MeshError(ErrorCode.Timeout, message, { cause: err, ...base, retryable: true });
+    return new MeshError(ErrorCode.Timeout, message, { cause: safeCause(err), ...base, retryable: true });
   }
   return (
     classify(err, where, base) ??
