@@ -8,39 +8,19 @@ const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 /**
  * A body dropped unread would hold its connection until the body timeout; once nobody can reach its
  * web stream any more, the Node stream under it is destroyed so the socket is freed. The web stream,
- * not the Response, is the target: a caller may keep `res.body` and drop the Response. While a read
- * is pending, the Node stream's listener holds the web stream (see pullChunk), so a body being read is
- * never released; only an idle, unreachable one is (undici's rule, in reachability terms).
+ * not the Response, is the target: a caller may keep `res.body` and drop the Response. The Node
+ * stream's listeners hold the web stream strongly only while bytes flow into it (its queue has room,
+ * or a read waits), so a body being read is never released; a body paused because its queue is full
+ * and nobody reads is held weakly, and is released once its stream is unreachable (undici's rule, in
+ * reachability terms).
  */
 const unreachableBodies = new FinalizationRegistry<Readable>((body) => {
   if (!body.destroyed) body.destroy();
 });
 
-/**
- * An error with no reader waiting must not become an uncaught 'error' event; the stream keeps it
- * (readable.errored) for the next pull. A shared function, so the listener holds nothing of the call.
- */
-function keepForNextPull(): void {}
-
-/**
- * Hands the next chunk to the web stream. Called only when a reader asked for one (highWaterMark 0),
- * and only while it waits do listeners on the Node stream hold the controller: between reads the web
- * stream is reachable from its Response or its reader alone, so it can be collected when they are.
- */
-function pullChunk(body: Readable, controller: ReadableStreamDefaultController<Uint8Array>, call: BodyOfCall): Promise<void> | undefined {
-  const chunk = body.read() as Buffer | null;
-  if (chunk !== null) return void controller.enqueue(chunk);
-  if (body.readableEnded) return void controller.close();
-  if (body.errored) return void controller.error(withCallFields(bodyError(body.errored), call));
-  // Destroyed with no error (an abort whose reason is null): the reader must still be told.
-  if (body.destroyed) return void controller.error(withCallFields(bodyClosedEarly(), call));
-  return new Promise<void>((resolve) => {
-    const retry = (): void => {
-      body.off('readable', retry).off('end', retry).off('error', retry).off('close', retry);
-      resolve(pullChunk(body, controller, call));
-    };
-    body.on('readable', retry).on('end', retry).on('error', retry).on('close', retry);
-  });
+/** A body that closed has nothing left to release: the registry lets go of it at once, not after a GC. */
+function forgetBody(this: Readable): void {
+  unreachableBodies.unregister(this);
 }
 
 /** Which call a body belongs to, for the errors its stream raises. */
@@ -54,22 +34,64 @@ interface BodyOfCall extends CallOfBody {
   readonly attempts: number;
 }
 
+const BODY_HIGH_WATER_MARK = 64 * 1024;
+
+type Controller = ReadableStreamDefaultController<Uint8Array>;
+
 /**
  * A web stream over the body's Node stream, with backpressure, whose errors are MeshErrors (a body
- * timeout is MESHFETCH_TIMEOUT) like every other failure of a call.
+ * timeout is MESHFETCH_TIMEOUT) like every other failure of a call. Up to 64 KiB is read ahead, so a
+ * small body that nobody reads still ends, and frees its connection (and its bulkhead slot).
  */
 function toWebStream(body: Readable, call: BodyOfCall): ReadableStream<Uint8Array> {
-  body.on('error', keepForNextPull);
+  let weak: WeakRef<Controller> | undefined;
+  // Set while bytes flow; cleared when the queue is full, so that only the reader holds the stream.
+  let strong: Controller | undefined;
+  const current = (): Controller | undefined => strong ?? weak?.deref();
+  let settled = false;
+  const fail = (err: unknown): void => {
+    settled = true;
+    current()?.error(withCallFields(err, call));
+  };
   const stream = new ReadableStream<Uint8Array>(
     {
-      pull: (controller) => pullChunk(body, controller, call),
+      start(controller) {
+        weak = new WeakRef(controller);
+        strong = controller;
+        // A body that failed or ended before this stream existed (a parser error with the headers).
+        if (body.errored) return fail(bodyError(body.errored));
+        if (body.readableEnded) return controller.close();
+        if (body.destroyed) return fail(bodyClosedEarly());
+        body.on('data', (chunk: Buffer) => {
+          const controller = current();
+          if (!controller) return void body.destroy();
+          controller.enqueue(chunk);
+          if ((controller.desiredSize ?? 0) <= 0) {
+            body.pause();
+            strong = undefined;
+          }
+        });
+        body.once('end', () => {
+          settled = true;
+          current()?.close();
+        });
+        // An error with no reader waiting still reaches the stream, which keeps it for the next read.
+        body.once('error', (err) => fail(bodyError(err)));
+        // Destroyed with no error (an abort whose reason is null): the reader must still be told.
+        body.once('close', () => settled || fail(bodyClosedEarly()));
+      },
+      pull(controller) {
+        strong = controller;
+        body.resume();
+      },
       cancel(reason) {
         body.destroy(reason instanceof Error ? reason : undefined);
       },
     },
-    { highWaterMark: 0 },
+    { highWaterMark: BODY_HIGH_WATER_MARK, size: (chunk) => chunk.byteLength },
   );
-  unreachableBodies.register(stream, body);
+  unreachableBodies.register(stream, body, body);
+  body.once('close', forgetBody);
   return stream;
 }
 

@@ -2,6 +2,8 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { setImmediate as tick } from 'node:timers/promises';
 import { expect } from 'chai';
+import { ErrorCode, MeshError } from '../../lib/errors.ts';
+import { startRawServer } from '../helpers/raw-server.ts';
 import { startServer } from '../helpers/server.ts';
 import { Harness, TRANSPORTS, upPolicy } from '../helpers/fault-server.ts';
 
@@ -96,6 +98,14 @@ for (const { name, create } of TRANSPORTS) {
       socket.once('close', () => (socketClosed = true));
       await collectGarbage(() => socketClosed, 200);
       expect(socketClosed, 'the server should have seen the socket close').to.equal(true);
+    });
+
+    it('fails the body of a fetch() with MESHFETCH_RESET when a bad chunk came in the packet with the headers', async function () {
+      const srv = await startRawServer('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n');
+      h.closeWithServers(() => srv.close());
+      const mesh = h.mesh(upPolicy(srv.origin, {}, { retry: null }));
+      const outcome = await mesh.client('up').fetch('/').then((res) => res.text()).then(() => undefined, (err: unknown) => err);
+      expect(outcome).to.be.instanceOf(MeshError).with.property('code', ErrorCode.Reset);
     });
 
     it('returns a status outside 200-599 as the platform fetch does, instead of throwing RangeError', async function () {
