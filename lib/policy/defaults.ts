@@ -24,7 +24,7 @@ export const DEFAULT_POLICY: CallPolicy = Object.freeze<CallPolicy>({
   outlierDetection: { consecutiveFailures: 5, baseEjectionTime: 30_000, maxEjectionTime: 300_000, maxEjectedPercent: 10 },
   // Linkerd's balancer: power of two choices over peak-EWMA, 30 ms before the first answer, 10 s decay
   loadBalancer: { strategy: 'peak-ewma', initialRtt: 30, decay: 10_000 },
-  concurrency: { max: 1024, queue: 0 },
+  concurrency: { max: 1024, queue: 8192 },
   rateLimit: null,
   hedge: null,
   tls: { mode: 'permissive' },

@@ -50,7 +50,7 @@ describe('policy compile: validation', () => {
             retryAfter: { honor: true, max: '30s' },
           },
           circuitBreaker: { errorThresholdPercentage: 50, volumeThreshold: 20, window: '10s', resetTimeout: '5s' },
-          concurrency: { max: 1024, queue: 0 },
+          concurrency: { max: 1024, queue: 8192 },
           rateLimit: null,
           hedge: null,
           tls: { mode: 'permissive' },
