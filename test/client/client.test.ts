@@ -275,7 +275,10 @@ describe('client', () => {
       const client = mesh({ payments: { endpoints: [upstream.origin] } }).client('payments');
       const err = await rejection(client.fetch('/slow', { timeout: 80 }));
       expect((err as MeshError).code).to.equal(ErrorCode.Timeout);
-      expect((err as MeshError).message).to.match(/^call to payments exceeded its (79|80)ms deadline$/);
+      // The deadline counts from when the call started, so the time left when the layer arms its timer
+      // may be a little under 80 ms on a busy machine, never over.
+      const [, left] = /^call to payments exceeded its (\d+)ms deadline$/.exec((err as MeshError).message) ?? [];
+      expect(Number(left)).to.be.within(60, 80);
       await (await arrived).socketClosed;
     });
 
