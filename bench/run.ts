@@ -5,13 +5,14 @@
  *                     [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--no-amplification] [--no-control-plane] [--no-telemetry]
  *                     [--no-resilience] [--json FILE]
  *
- * After the CPU tables it runs the retry-amplification bench (bench/amplification.ts) unless
- * --no-amplification or --only is given, then the control plane bench (bench/control-plane.ts:
- * propagation to 1,000 watchers, memory at 1,000 and 10,000 idle watchers) unless --no-control-plane
- * or --only is given, then the telemetry cost bench (bench/telemetry.ts) in a child process, since
- * it registers the OpenTelemetry SDK globally (skipped with --only or --no-telemetry), then the
- * breaker, limits and balancer benches (bench/resilience.ts, each in a child process of its own)
- * unless --no-resilience or --only is given.
+ * After the CPU tables it runs the pipeline-only bench and the TLS bench (bench/tls.ts: mTLS against
+ * plain https, kept-alive and full handshakes) unless --only is given, the retry-amplification bench
+ * (bench/amplification.ts) unless --no-amplification or --only is given, then the control plane bench
+ * (bench/control-plane.ts: propagation to 1,000 watchers, memory at 1,000 and 10,000 idle watchers)
+ * unless --no-control-plane or --only is given, then the telemetry cost bench (bench/telemetry.ts) in
+ * a child process, since it registers the OpenTelemetry SDK globally (skipped with --only or
+ * --no-telemetry), then the breaker, limits and balancer benches (bench/resilience.ts, each in a
+ * child process of its own) unless --no-resilience or --only is given.
  *
  * Every flag has an environment variable (flags win): BENCH_QUICK=1,
  * BENCH_CONCURRENCY, BENCH_ONLY, BENCH_REQUESTS, BENCH_ROUNDS, BENCH_WARMUP,
@@ -41,6 +42,7 @@ import { formatAmplification, runAmplification } from './amplification.ts';
 import { runPipelineBench } from './pipeline.ts';
 import { runControlPlaneBench } from './control-plane.ts';
 import { runResilienceBench } from './resilience.ts';
+import { runTlsBench } from './tls.ts';
 import { meshfetchCandidates, summarizeCriteria } from './meshfetch.ts';
 import { startUpstream, type Upstream } from './server.ts';
 
@@ -202,6 +204,8 @@ async function main(): Promise<void> {
     if (!cfg.only) {
       log('pipeline only: in-memory transport');
       process.stdout.write('\n' + (await runPipelineBench(cfg.quick ? 3 : 7, cfg.quick ? 20_000 : 50_000)) + '\n');
+      log('TLS: mTLS against plain https, kept-alive and full handshakes (https upstream in a child process)');
+      process.stdout.write('\n' + (await runTlsBench(cfg.quick, log)) + '\n');
     }
     if (cfg.amplification) {
       const options = { ratePerSecond: 200, seconds: cfg.quick ? 3 : 10 };

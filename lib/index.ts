@@ -36,7 +36,10 @@ export type {
 export { undiciTransport } from './transport/undici.ts';
 export type { UndiciTransportOptions } from './transport/undici.ts';
 export { DEFAULT_CONNECTIONS_PER_ORIGIN } from './transport/types.ts';
-export type { TlsMaterial, Transport, TransportFactory, TransportSettings } from './transport/types.ts';
+export type { OriginTls, Transport, TransportFactory, TransportSettings, TransportTls } from './transport/types.ts';
+export { callerIdentity } from './tls/server.ts';
+export type { CallerIdentity, MeshIncomingMessage, MeshRequestHandler } from './tls/server.ts';
+export type { CertificateStatus } from './tls/watcher.ts';
 export type { LogLevel, UserLogger } from './log.ts';
 export type { AttemptEnded, CallEnded, CertificateState, CircuitState, GiveUpReason, MeshEventListener, MeshEventMap, MeshEventName, Outcome, PolicySource, RequestEnded } from './events.ts';
 export {

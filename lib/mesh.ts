@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Server, ServerOptions } from 'node:https';
 import { hostname } from 'node:os';
 import { resolveSettings } from './config/options.ts';
 import type { EnvironmentOptions, MeshSettings } from './config/options.ts';
@@ -37,6 +38,11 @@ import { StatsCollector } from './telemetry/stats.ts';
 import type { MeshStatsSnapshot } from './telemetry/stats.ts';
 import type { Transport, TransportFactory } from './transport/types.ts';
 import { undiciTransport } from './transport/undici.ts';
+import { ClientTls } from './tls/client.ts';
+import { createMeshServer, serverOptionsFrom } from './tls/server.ts';
+import type { MeshRequestHandler } from './tls/server.ts';
+import { CertificateWatcher } from './tls/watcher.ts';
+import type { CertificateStatus } from './tls/watcher.ts';
 
 export interface MeshOptions extends EnvironmentOptions {
   /** An inline policy document; wins over MESHFETCH_POLICY. */
@@ -123,6 +129,7 @@ export class Mesh {
   readonly instance = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   readonly #warnedAmbiguous = new Set<string>();
   #closing: Promise<void> | undefined;
+  readonly #certificates: CertificateWatcher | undefined;
 
   constructor(options: MeshOptions = {}) {
     const env = options.env ?? process.env;
@@ -138,8 +145,10 @@ export class Mesh {
       inPolicy: (service) => (this.#store.current?.services.get(service)?.endpoints.length ?? 0) > 0,
     });
     this.#metrics = new MeshMetrics(this.#events, this.settings.service);
+    const { tls } = this.settings;
+    if (tls.cert || tls.key || tls.ca) this.#certificates = new CertificateWatcher(tls, { events: this.#events, logger: this.logger });
     this.#transport = (options.transport ?? undiciTransport())({
-      tls: this.settings.tls,
+      tls: new ClientTls(this.#store, this.#certificates),
       connectTimeoutFor: (origin) => this.#policyForOrigin(origin).connectTimeout,
     });
     const deps: LayerDeps = {
@@ -162,7 +171,7 @@ export class Mesh {
         store: this.#store,
         events: this.#events,
         logger: this.logger,
-        tls: this.settings.tls,
+        tls: this.#certificates?.livePems() ?? {},
         random: deps.random,
         cacheDir: this.settings.cacheDir,
         fallback: initial,
@@ -196,7 +205,7 @@ export class Mesh {
   }
 
   /**
-   * Subscribes to a mesh event (call, attempt, retry, giveUp, budgetExhausted, hedge, circuit, limited, ejection, policy, …); returns the unsubscriber.
+   * Subscribes to a mesh event (call, attempt, retry, giveUp, budgetExhausted, hedge, circuit, limited, ejection, policy, certificate, …); returns the unsubscriber.
    * With `signal`, the listener is also removed when the signal aborts (and never added if it has).
    */
   on<K extends MeshEventName>(name: K, listener: MeshEventListener<K>, options: { signal?: AbortSignal } = {}): () => void {
@@ -297,6 +306,37 @@ export class Mesh {
     });
   }
 
+  /** This service's certificate: its subject, expiry and seconds left (a telemetry gauge reads this). */
+  certificate(): CertificateStatus | undefined {
+    return this.#certificates?.status();
+  }
+
+  /**
+   * A node:https server for this service: requires a client certificate from the mesh CA, puts the
+   * caller's identity on `req.caller`, answers 403 to a caller not in this service's `allow` list,
+   * continues the caller's deadline, and follows certificate rotations.
+   */
+  createServer(handler: MeshRequestHandler): Server {
+    return createMeshServer({ service: this.service, store: this.#store, watcher: this.#serverMaterial('createServer'), logger: this.logger }, handler);
+  }
+
+  /**
+   * node:https options for a server a framework makes itself (mTLS as createServer() sets it up).
+   * They are the material of this moment: on a `certificate` event with state `rotated`, pass
+   * serverOptions() to the server's setSecureContext(). Authorization stays with the handler.
+   */
+  serverOptions(): ServerOptions {
+    return serverOptionsFrom(this.#serverMaterial('serverOptions').current);
+  }
+
+  #serverMaterial(method: string): CertificateWatcher {
+    const watcher = this.#certificates;
+    if (!watcher?.current.cert || !watcher.current.ca) {
+      throw configError(`mesh.${method}() needs a certificate, its key and the mesh CA: set MESHFETCH_TLS_CERT, MESHFETCH_TLS_KEY and MESHFETCH_TLS_CA`);
+    }
+    return watcher;
+  }
+
   /**
    * Refuses new calls at once (MESHFETCH_CLOSED), lets calls in flight finish (their bodies read or
    * destroyed) for up to `grace` ms (default 5000), then aborts what is left with MESHFETCH_CLOSED,
@@ -320,6 +360,7 @@ export class Mesh {
     await untilOrAfter(drained, grace);
     this.#shutdown.abort(new MeshError(ErrorCode.Closed, `the mesh was closed (grace period ${grace}ms)`));
     this.#metrics.close();
+    this.#certificates?.close();
     await Promise.all([remoteClosed, drained]);
   }
 }

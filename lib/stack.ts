@@ -9,6 +9,7 @@ import { endpointLayer } from './routing/endpoint.ts';
 import { redirectLayer } from './routing/redirect.ts';
 import { attemptTelemetryLayer } from './telemetry/attempt-telemetry.ts';
 import { callTelemetryLayer } from './telemetry/call-telemetry.ts';
+import { tlsModeLayer } from './tls/mode-layer.ts';
 
 /**
  * The default stack, outermost first; docs/architecture.md mirrors it. This is the one place that
@@ -54,6 +55,11 @@ export const DEFAULT_STACK: readonly Layer[] = [
     name: 'endpoint',
     why: 'inside the retry, per attempt: each attempt is balanced, an ejected endpoint is skipped and a retry prefers another endpoint than the one that failed',
     create: endpointLayer,
+  },
+  {
+    name: 'tls',
+    why: 'after the endpoint pick, so that tls.mode strict sees the origin this attempt goes to, before anything is sent',
+    create: () => tlsModeLayer,
   },
   {
     name: 'propagation',

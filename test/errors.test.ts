@@ -78,10 +78,11 @@ describe('docs/errors.md against the code', () => {
     },
     MESHFETCH_TLS: {
       'untrusted CA': async () => {
-        const certs = generateCerts();
+        const certs = await generateCerts();
         const origin = await serve((_req, res) => void res.end('{}'), createHttpsServer({ cert: certs.server.cert, key: certs.server.key }));
         return meshFor({ endpoints: [origin] }).client('payments').get('/a');
       },
+      'tls.mode strict, plain http': async () => meshFor({ endpoints: [await serve(never)], tls: { mode: 'strict' } }).client('payments').get('/a'),
     },
     MESHFETCH_HTTP_STATUS: {
       '404': async () => meshFor({ endpoints: [await serve((_req, res) => sendJson(res, 404, {}))] }).client('payments').get('/a'),

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { createRequire } from 'node:module';
+import { certsCommand } from './certs.ts';
 import { createProgram, runProgram } from './program.ts';
 import type { CommandModule } from './program.ts';
 import { controlPlaneCommand } from './control-plane.ts';
@@ -9,6 +10,7 @@ import { policyCommand } from './policy.ts';
 const COMMANDS: readonly CommandModule[] = [
   controlPlaneCommand,
   policyCommand,
+  certsCommand,
 ];
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };

@@ -3,6 +3,7 @@ import { extname } from 'node:path';
 import { Command, Option } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { ControlPlaneApi, ControlPlaneRequestError } from '../control-plane-client/admin.ts';
+import { loadTlsMaterial } from '../tls/load.ts';
 import { resolveSettings } from '../config/options.ts';
 import { buildRevision } from '../control-plane/revision.ts';
 import { configError, isMeshError } from '../errors.ts';
@@ -34,7 +35,7 @@ async function withApi<T>(options: Common, use: (api: ControlPlaneApi) => Promis
   if (!url) throw configError('--control-plane: not given, and MESHFETCH_CONTROL_PLANE is not set');
   if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw configError(`--control-plane=${JSON.stringify(url)}: expected an http:// or https:// URL`);
   const { adminToken, tls } = resolveSettings({ controlPlane: url }, process.env);
-  const api = new ControlPlaneApi(new URL(url), adminToken, tls);
+  const api = new ControlPlaneApi(new URL(url), adminToken, tls.cert || tls.key || tls.ca ? loadTlsMaterial(tls) : {});
   try {
     return await use(api);
   } finally {

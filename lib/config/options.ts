@@ -1,9 +1,9 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { configError } from '../errors.ts';
 import type { LogLevel } from '../log.ts';
 import { LOG_LEVELS } from '../log.ts';
-import type { TlsMaterial } from '../transport/types.ts';
-import { TlsPems, withoutUserinfo } from './secrets.ts';
+import type { TlsFiles } from '../tls/load.ts';
+import { withoutUserinfo } from './secrets.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -29,27 +29,28 @@ export interface MeshSettings {
   readonly service: string;
   readonly controlPlane: URL | undefined;
   readonly policyFile: string | undefined;
-  readonly tls: TlsMaterial;
+  /** The PEM files configured (read, validated and watched by the mesh), each with where it was set. */
+  readonly tls: TlsFiles;
   readonly cacheDir: string | undefined;
   readonly adminToken: string | undefined;
   readonly logLevel: LogLevel;
 }
 
 /**
- * The settings in force. The secrets (the admin token; the TLS key, in TlsPems) are private fields
- * behind getters: util.inspect(mesh), console.log(mesh.settings) and JSON.stringify print every other
- * setting and never them.
+ * The settings in force. The secret (the admin token) is a private field behind a getter:
+ * util.inspect(mesh), console.log(mesh.settings) and JSON.stringify print every other setting and
+ * never it. TLS settings are paths: the key is read by lib/tls and never kept here.
  */
 class ResolvedSettings implements MeshSettings {
   readonly service: string;
   readonly controlPlane: URL | undefined;
   readonly policyFile: string | undefined;
-  readonly tls: TlsPems;
+  readonly tls: TlsFiles;
   readonly cacheDir: string | undefined;
   readonly logLevel: LogLevel;
   readonly #adminToken: string | undefined;
 
-  constructor(settings: Omit<MeshSettings, 'tls'> & { tls: TlsPems }) {
+  constructor(settings: MeshSettings) {
     this.service = settings.service;
     this.controlPlane = settings.controlPlane;
     this.policyFile = settings.policyFile;
@@ -75,18 +76,6 @@ function pick<T>(option: T | undefined, env: Env, variable: string, optionName: 
   if (option !== undefined) return { value: String(option), where: source(variable, optionName, true) };
   const raw = env[variable];
   return { value: raw === undefined || raw.trim() === '' ? undefined : raw.trim(), where: variable };
-}
-
-function readPem(path: string | undefined, where: string, what: string): string | undefined {
-  if (path === undefined) return undefined;
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw configError(`${where}=${path}: cannot read ${what}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, err);
-  }
-  if (!text.includes('-----BEGIN ')) throw configError(`${where}=${path}: not a PEM file (no "-----BEGIN" line)`);
-  return text;
 }
 
 /**
@@ -128,11 +117,10 @@ export function resolveSettings(options: EnvironmentOptions, env: Env): MeshSett
     const missing = cert.value === undefined ? cert.where : key.where;
     throw configError(`${missing}: must be set together with ${cert.value === undefined ? key.where : cert.where}`);
   }
-  const tls = new TlsPems(
-    readPem(cert.value, cert.where, 'the client certificate'),
-    readPem(key.value, key.where, 'the client private key'),
-    readPem(ca.value, ca.where, 'the CA bundle'),
-  );
+  const tls: TlsFiles = {};
+  if (cert.value !== undefined) tls.cert = { path: cert.value, where: cert.where };
+  if (key.value !== undefined) tls.key = { path: key.value, where: key.where };
+  if (ca.value !== undefined) tls.ca = { path: ca.value, where: ca.where };
 
   const cache = pick(options.cacheDir, env, 'MESHFETCH_CACHE_DIR', 'cacheDir');
   if (cache.value !== undefined && existsSync(cache.value) && !statSync(cache.value).isDirectory()) {

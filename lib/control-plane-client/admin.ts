@@ -1,5 +1,5 @@
 import { Agent, fetch } from 'undici';
-import type { TlsMaterial } from '../transport/types.ts';
+import type { TlsPem } from '../tls/material.ts';
 import { controlPlaneUrl } from './url.ts';
 
 /** What the control plane said when it refused a request, or why it could not be asked. */
@@ -55,7 +55,7 @@ export class ControlPlaneApi {
   readonly #token: string | undefined;
   readonly #dispatcher: Agent;
 
-  constructor(base: URL, adminToken?: string, tls: TlsMaterial = {}) {
+  constructor(base: URL, adminToken?: string, tls: TlsPem = {}) {
     this.#base = base;
     this.#token = adminToken;
     this.#dispatcher = new Agent({ connect: { cert: tls.cert, key: tls.key, ca: tls.ca } });

@@ -4,7 +4,7 @@ import { compilePolicy } from '../policy/compile.ts';
 import type { CompiledPolicy } from '../policy/compile.ts';
 import type { PolicyStore } from '../policy/store.ts';
 import { fullJitterBackoff } from '../resilience/backoff.ts';
-import type { TlsMaterial } from '../transport/types.ts';
+import type { TlsPem } from '../tls/material.ts';
 import { cacheFile, readCachedPolicy, writeCachedPolicy } from './cache.ts';
 import { RevisionReporter } from './reporter.ts';
 import type { ServerSentEvent } from './sse.ts';
@@ -32,7 +32,7 @@ export interface RemotePolicyOptions {
   readonly store: PolicyStore;
   readonly events: MeshEvents;
   readonly logger: Logger;
-  readonly tls: TlsMaterial;
+  readonly tls: TlsPem;
   readonly random: () => number;
   readonly cacheDir: string | undefined;
   /** What goes in force when the control plane cannot be reached and nothing is cached: MESHFETCH_POLICY or the defaults. */

@@ -1,7 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Logger } from '../log.ts';
-import type { TlsMaterial } from '../transport/types.ts';
+import type { TlsPem } from '../tls/material.ts';
 import { controlPlaneUrl } from './url.ts';
 
 export interface RevisionReport {
@@ -24,7 +24,7 @@ export class RevisionReporter {
   #delivered = true;
   #sending = false;
 
-  constructor(controlPlane: URL, identity: { service: string; instance: string }, tls: TlsMaterial, logger: Logger) {
+  constructor(controlPlane: URL, identity: { service: string; instance: string }, tls: TlsPem, logger: Logger) {
     this.#url = controlPlaneUrl(controlPlane, '/v1/clients/report');
     this.#identity = identity;
     this.#logger = logger;

@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { TlsMaterial } from '../transport/types.ts';
+import type { TlsPem } from '../tls/material.ts';
 import { SseParser } from './sse.ts';
 import type { ServerSentEvent } from './sse.ts';
 
@@ -19,7 +19,7 @@ export interface WatchHandlers {
 export interface WatchOptions {
   readonly url: URL;
   readonly headers: Record<string, string>;
-  readonly tls: TlsMaterial;
+  readonly tls: TlsPem;
   /** Silence after which the stream counts as dead (default: 3 heartbeats as announced by the server, plus 1 s). */
   readonly silenceTimeout: number | undefined;
 }

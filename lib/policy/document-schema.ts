@@ -12,6 +12,9 @@ export const SERVICE_NAME = /^[a-z0-9][a-z0-9._-]*$/;
 export const SERVICE_NAME_RULE =
   'lower-case letters, digits, ".", "_" or "-", starting with a letter or digit (it is the host of http://<name>/ URLs, which are case-insensitive)';
 const CALLER_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
+const SPIFFE_ID = /^spiffe:\/\/[^\s/]+(\/\S*)?$/;
+/** A DNS name with at least one dot (a bare word would be a service name); the certificate may hold a wildcard for it. */
+const DNS_NAME = /^([A-Za-z0-9-]+\.)+[A-Za-z0-9-]+$/;
 
 /** The knobs every layer (defaults, service, route) may set. */
 const settings: Record<string, Schema> = {
@@ -82,8 +85,8 @@ const service = object({
   ...settings,
   endpoints: list(endpoint, 1),
   baseUrl: endpoint,
-  identity: string(/^spiffe:\/\/\S+$/, 'a SPIFFE ID such as "spiffe://meshfetch.local/payments"'),
-  allow: list(string(CALLER_NAME, 'a service name')),
+  identity: either('a SPIFFE ID such as "spiffe://meshfetch.local/payments" or a DNS name such as "payments.internal"', string(SPIFFE_ID), string(DNS_NAME)),
+  allow: list(either('a service name, a SPIFFE ID or "*"', string(CALLER_NAME), string(SPIFFE_ID), oneOf('*'))),
   routes: list(route),
 });
 

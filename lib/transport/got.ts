@@ -1,14 +1,15 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import defaultGot from 'got';
-import type { Agents, Delays, Got, HttpsOptions, Request as GotRequest, Response as GotResponse, StreamOptions } from 'got';
+import type { Agents, Delays, Got, Request as GotRequest, Response as GotResponse, StreamOptions } from 'got';
 import { ErrorCode, MeshError } from '../errors.ts';
 import type { CallContext, MeshRequest, MeshResponse } from '../pipeline/types.ts';
 import { transportError } from './errors.ts';
 import { openBody } from './request-body.ts';
 import { DEFAULT_CONNECTIONS_PER_ORIGIN } from './types.ts';
+import { destroyIdleSockets, MeshHttpsAgents, perRequestTls } from './got-tls.ts';
+import type { GotTlsOptions } from './got-tls.ts';
 import type { Transport, TransportFactory, TransportSettings } from './types.ts';
 
 export interface GotTransportOptions {
@@ -102,6 +103,10 @@ class GotTransport implements Transport {
   readonly #inFlight = new Set<GotRequest>();
   #closed: Promise<void> | undefined;
 
+  /** Agents for mesh https origins (undefined when the got instance brings its own https agent). */
+  readonly #meshAgents: MeshHttpsAgents | undefined;
+  readonly #stopRotating: (() => void) | undefined;
+
   constructor(settings: TransportSettings, options: GotTransportOptions) {
     this.#settings = settings;
     const base = options.got ?? defaultGot;
@@ -117,6 +122,7 @@ class GotTransport implements Transport {
     if (configured.https === undefined) {
       agent.https = new HttpsAgent(agentOptions);
       this.#ownedAgents.push(agent.https);
+      this.#meshAgents = new MeshHttpsAgents(agentOptions.maxSockets);
     }
     this.#got = base.extend({
       agent,
@@ -124,6 +130,7 @@ class GotTransport implements Transport {
       throwHttpErrors: false,
       followRedirect: false,
     });
+    this.#stopRotating = settings.tls?.onRotate(() => this.#meshAgents?.retireAll());
   }
 
   async request(req: MeshRequest, ctx: CallContext): Promise<MeshResponse> {
@@ -145,7 +152,7 @@ class GotTransport implements Transport {
         body,
         allowGetBody: body !== undefined,
         signal: ctx.signal,
-        https: this.#https(),
+        ...this.#tls(req.origin),
         timeout: this.#timeouts(req.origin, ctx),
         context: { meshfetch: { service: ctx.service, route: ctx.route, attempt: ctx.attempt } },
       });
@@ -169,16 +176,15 @@ class GotTransport implements Transport {
     });
   }
 
-  /** TLS material is read on every request, so a rotated certificate is used by the next connection. */
-  #https(): HttpsOptions | undefined {
-    const tls = this.#settings.tls;
+  /**
+   * The origin's TLS, read on every request, so that rotated material is used by the next
+   * connection: on the mesh agent for that origin, or (with the instance's own https agent, which is
+   * left alone) as per-request https options.
+   */
+  #tls(origin: string): GotTlsOptions | undefined {
+    const tls = this.#settings.tls?.forOrigin(origin);
     if (!tls) return undefined;
-    // Only what is set: an undefined key would wipe what the user's got instance configured.
-    const https: HttpsOptions = {};
-    if (tls.ca !== undefined) https.certificateAuthority = tls.ca;
-    if (tls.cert !== undefined) https.certificate = tls.cert;
-    if (tls.key !== undefined) https.key = tls.key;
-    return https;
+    return this.#meshAgents ? this.#meshAgents.optionsFor(origin, tls) : perRequestTls(tls);
   }
 
   #timeouts(origin: string, ctx: CallContext): Delays {
@@ -208,12 +214,10 @@ class GotTransport implements Transport {
    * destroyed. Agents that came with the user's got instance are left alone.
    */
   close(): Promise<void> {
+    this.#stopRotating?.();
     this.#closed ??= (async () => {
-      for (const agent of this.#ownedAgents) {
-        for (const sockets of Object.values(agent.freeSockets)) {
-          for (const socket of sockets ?? []) (socket as Socket).destroy();
-        }
-      }
+      const agents = [...this.#ownedAgents, ...(this.#meshAgents?.agents() ?? [])];
+      for (const agent of agents) destroyIdleSockets(agent);
       await Promise.all(
         [...this.#inFlight].map(
           (stream) =>
@@ -222,7 +226,7 @@ class GotTransport implements Transport {
             }),
         ),
       );
-      for (const agent of this.#ownedAgents) agent.destroy();
+      for (const agent of agents) agent.destroy();
     })();
     return this.#closed;
   }

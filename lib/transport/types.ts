@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import type { CallContext, MeshRequest, MeshResponse } from '../pipeline/types.ts';
 
 /**
@@ -21,15 +22,29 @@ export interface Transport {
  */
 export const DEFAULT_CONNECTIONS_PER_ORIGIN = 128;
 
-/** Client TLS material shared by every HTTPS connection a transport opens. */
-export interface TlsMaterial {
-  ca?: string | Buffer | undefined;
-  cert?: string | Buffer | undefined;
-  key?: string | Buffer | undefined;
+/**
+ * How the connections to one origin are secured, in node:tls terms: the mesh CA bundle, this
+ * service's certificate and key (also as one ready secureContext) and the identity check.
+ */
+export type OriginTls = Pick<ConnectionOptions, 'ca' | 'cert' | 'key' | 'secureContext' | 'checkServerIdentity'>;
+
+/**
+ * Client TLS, which can change while the transport runs (certificate rotation, a new policy). A
+ * transport asks forOrigin() when it opens a connection; the answer is the same object for as long
+ * as nothing changed, so that what a transport builds from it can be cached by identity.
+ */
+export interface TransportTls {
+  /** undefined: the platform defaults (system roots, hostname check, no client certificate). */
+  forOrigin(origin: string): OriginTls | undefined;
+  /**
+   * `listener` runs after the material rotated: the transport drains pooled connections to new ones
+   * (calls in flight finish on the old ones). Returns the unsubscriber.
+   */
+  onRotate(listener: () => void): () => void;
 }
 
 export interface TransportSettings {
-  tls?: TlsMaterial | undefined;
+  tls?: TransportTls | undefined;
   /** Connect timeout for the origin, read when a connection pool for it is created. */
   connectTimeoutFor?: ((origin: string) => number) | undefined;
 }

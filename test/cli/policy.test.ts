@@ -72,7 +72,7 @@ describe('meshfetch policy (CLI)', function () {
   });
 
   it('presents the MESHFETCH_TLS_* client certificate to a control plane that requires one', async () => {
-    const certs = generateCerts();
+    const certs = await generateCerts();
     const secure = await startTestControlPlane(paymentsPolicy('http://127.0.0.1:9001'), { logLevel: 'silent', tls: { cert: certs.server.cert, key: certs.server.key, ca: certs.ca } });
     try {
       const tls = { MESHFETCH_TLS_CERT: file('c.crt', certs.client.cert), MESHFETCH_TLS_KEY: file('c.key', certs.client.key), MESHFETCH_TLS_CA: file('ca.crt', certs.ca) };

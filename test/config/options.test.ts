@@ -12,10 +12,6 @@ import type { TestCerts } from '../helpers/certs.ts';
 
 const INDEX = fileURLToPath(new URL('../../lib/index.ts', import.meta.url));
 
-/** The TLS material as plain data: the key is behind a getter, kept out of printed objects. */
-function tlsOf(settings: Mesh['settings']): { cert: unknown; key: unknown; ca: unknown } {
-  return { cert: settings.tls.cert, key: settings.tls.key, ca: settings.tls.ca };
-}
 
 /** createMesh() must throw MESHFETCH_CONFIG; returns the error. */
 function configFailure(options: MeshOptions): MeshError {
@@ -44,9 +40,9 @@ describe('createMesh() options and environment variables', () => {
     return created;
   };
 
-  before(() => {
+  before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'meshfetch-options-'));
-    certs = generateCerts();
+    certs = await generateCerts();
     const file = (name: string, text: string): string => {
       const path = join(dir, name);
       writeFileSync(path, text);
@@ -74,11 +70,11 @@ describe('createMesh() options and environment variables', () => {
   describe('with nothing set', () => {
     it('uses the defaults', () => {
       const { settings } = mesh({ env: {} });
-      expect({ ...settings, tls: tlsOf(settings), adminToken: settings.adminToken }).to.deep.equal({
+      expect({ ...settings, adminToken: settings.adminToken }).to.deep.equal({
         service: 'unknown_service:node',
         controlPlane: undefined,
         policyFile: undefined,
-        tls: { cert: undefined, key: undefined, ca: undefined },
+        tls: {},
         cacheDir: undefined,
         adminToken: undefined,
         logLevel: 'warn',
@@ -214,12 +210,19 @@ describe('createMesh() options and environment variables', () => {
 
   describe('MESHFETCH_TLS_CERT, MESHFETCH_TLS_KEY, MESHFETCH_TLS_CA', () => {
     it('reads the PEM files', () => {
-      const { settings } = mesh({ env: { MESHFETCH_TLS_CERT: paths.cert, MESHFETCH_TLS_KEY: paths.key, MESHFETCH_TLS_CA: paths.ca } });
-      expect(tlsOf(settings)).to.deep.equal({ cert: certs.client.cert, key: certs.client.key, ca: certs.ca });
+      const created = mesh({ env: { MESHFETCH_TLS_CERT: paths.cert, MESHFETCH_TLS_KEY: paths.key, MESHFETCH_TLS_CA: paths.ca } });
+      expect(created.settings.tls).to.deep.equal({
+        cert: { path: paths.cert, where: 'MESHFETCH_TLS_CERT' },
+        key: { path: paths.key, where: 'MESHFETCH_TLS_KEY' },
+        ca: { path: paths.ca, where: 'MESHFETCH_TLS_CA' },
+      });
+      expect(created.certificate()).to.include({ state: 'valid', subject: 'meshfetch test client' });
     });
 
     it('accepts a CA bundle alone', () => {
-      expect(tlsOf(mesh({ env: { MESHFETCH_TLS_CA: paths.ca } }).settings)).to.deep.equal({ cert: undefined, key: undefined, ca: certs.ca });
+      const created = mesh({ env: { MESHFETCH_TLS_CA: paths.ca } });
+      expect(created.settings.tls).to.deep.equal({ ca: { path: paths.ca, where: 'MESHFETCH_TLS_CA' } });
+      expect(created.certificate()).to.include({ state: 'valid', subject: undefined });
     });
 
     it('rejects a certificate without a key, and a key without a certificate, naming both variables', () => {
@@ -255,7 +258,11 @@ describe('createMesh() options and environment variables', () => {
         tls: { certFile: paths.cert, caFile: paths.ca },
         env: { MESHFETCH_TLS_CERT: paths.notPem, MESHFETCH_TLS_KEY: paths.key, MESHFETCH_TLS_CA: paths.notPem },
       });
-      expect(tlsOf(settings)).to.deep.equal({ cert: certs.client.cert, key: certs.client.key, ca: certs.ca });
+      expect(settings.tls).to.deep.equal({
+        cert: { path: paths.cert, where: 'createMesh option tls.certFile' },
+        key: { path: paths.key, where: 'MESHFETCH_TLS_KEY' },
+        ca: { path: paths.ca, where: 'createMesh option tls.caFile' },
+      });
       expect(configFailure({ tls: { certFile: paths.cert }, env: {} }).message).to.equal(
         'MESHFETCH_TLS_KEY: must be set together with createMesh option tls.certFile',
       );
@@ -362,8 +369,9 @@ console.log(inspect(mesh, { showHidden: true, depth: Infinity }));
 console.log(JSON.stringify(mesh.settings));
 console.log(JSON.stringify({ ...mesh.settings, tls: { ...mesh.settings.tls } }));
 mesh.setPolicy({ apiVersion: 'meshfetch/v1', revision: 'r2' });
-// The secrets are still there for the code that needs them.
-console.log(mesh.settings.adminToken === process.env.MESHFETCH_ADMIN_TOKEN, mesh.settings.tls.key.includes('PRIVATE KEY'));
+// The secrets are still there for the code that needs them (the key inside the mesh's TLS material).
+console.log(mesh.settings.adminToken === process.env.MESHFETCH_ADMIN_TOKEN, mesh.certificate().state === 'valid');
+console.log(mesh.certificate());
 await mesh.close();
 try {
   createMesh({ controlPlane: 'https://ops:hunter2-password@cp.internal:8443/' });

@@ -211,7 +211,7 @@ describe('mesh with a control plane (MESHFETCH_CONTROL_PLANE)', () => {
 
   it('over TLS with client certificates required: a mesh with its certificate gets the policy; a caller without one is refused', async () => {
     const [a] = await servers('a');
-    const certs = generateCerts();
+    const certs = await generateCerts();
     const t = await controlPlane(paymentsPolicy(a!.origin), { tls: { cert: certs.server.cert, key: certs.server.key, ca: certs.ca } });
     expect(t.url).to.match(/^https:\/\/127\.0\.0\.1:/);
     const pem = (name: string, text: string): string => {

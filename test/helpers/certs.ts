@@ -1,17 +1,15 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createCertificateAuthority, issueCertificate } from '../../lib/tls/issue.ts';
+import type { CertificateAuthority, IssuedPem, IssueOptions } from '../../lib/tls/issue.ts';
+import type { OriginTls, TransportTls } from '../../lib/transport/types.ts';
 
-export interface KeyPair {
-  cert: string;
-  key: string;
-}
+export type KeyPair = IssuedPem;
 
 export interface TestCerts {
   /** The throwaway CA certificate (PEM) that signed the server and client certificates. */
   ca: string;
   caKey: string;
+  /** The CA itself, to issue more certificates in a test (expired ones, other identities). */
+  authority: CertificateAuthority;
   /** SAN IP:127.0.0.1, DNS:localhost and, when asked for, the server's URI SAN (a SPIFFE id). */
   server: KeyPair;
   /** A client certificate (extendedKeyUsage clientAuth), with the client's URI SAN when asked for. */
@@ -27,63 +25,30 @@ export interface CertOptions {
   caName?: string;
 }
 
-const OPENSSL = '/usr/bin/openssl';
-
-function openssl(cwd: string, args: string[]): void {
-  execFileSync(OPENSSL, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+/** A server certificate for loopback: 127.0.0.1, ::1 and localhost, plus the given options. */
+export function issueServer(ca: CertificateAuthority, options: IssueOptions = {}): Promise<KeyPair> {
+  return issueCertificate(ca, { dns: ['localhost'], ips: ['127.0.0.1', '::1'], usage: 'server', days: 2, ...options });
 }
 
-/** Issues a P-256 key and a certificate signed by the CA in `dir`, with the given extensions. */
-function issue(dir: string, name: string, subject: string, extensions: string[]): KeyPair {
-  writeFileSync(join(dir, `${name}.ext`), `${extensions.join('\n')}\n`);
-  openssl(dir, [
-    'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject,
-  ]);
-  openssl(dir, [
-    'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial',
-    `0x${Date.now().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`,
-    '-days', '2', '-sha256', '-extfile', `${name}.ext`, '-out', `${name}.crt`,
-  ]);
-  return { cert: readFileSync(join(dir, `${name}.crt`), 'utf8'), key: readFileSync(join(dir, `${name}.key`), 'utf8') };
+/** A client certificate with the given SPIFFE id. */
+export function issueClient(ca: CertificateAuthority, spiffeId?: string, options: IssueOptions = {}): Promise<KeyPair> {
+  return issueCertificate(ca, { spiffeId, commonName: 'meshfetch test client', usage: 'client', days: 2, ...options });
 }
 
 /**
- * Generates a throwaway CA, a server certificate for 127.0.0.1/localhost and a client certificate with
- * the openssl CLI, in a temporary directory that is removed before returning. Returns PEM strings.
+ * A throwaway CA, a server certificate for 127.0.0.1/localhost and a client certificate, made in
+ * process with the same code as `meshfetch certs` (lib/tls/issue.ts). Returns PEM strings.
  */
-export function generateCerts(options: CertOptions = {}): TestCerts {
-  const dir = mkdtempSync(join(tmpdir(), 'meshfetch-certs-'));
-  try {
-    openssl(dir, [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-sha256',
-      '-subj', `/CN=${options.caName ?? 'meshfetch test CA'}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE',
-      '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-    ]);
-    const serverSans = ['IP:127.0.0.1', 'DNS:localhost'];
-    if (options.serverSpiffeId) serverSans.push(`URI:${options.serverSpiffeId}`);
-    const server = issue(dir, 'server', '/CN=localhost', [
-      'basicConstraints=critical,CA:FALSE',
-      'keyUsage=critical,digitalSignature,keyEncipherment',
-      'extendedKeyUsage=serverAuth',
-      `subjectAltName=${serverSans.join(',')}`,
-    ]);
-    const clientExtensions = [
-      'basicConstraints=critical,CA:FALSE',
-      'keyUsage=critical,digitalSignature,keyEncipherment',
-      'extendedKeyUsage=clientAuth',
-    ];
-    if (options.clientSpiffeId) clientExtensions.push(`subjectAltName=URI:${options.clientSpiffeId}`);
-    const client = issue(dir, 'client', '/CN=meshfetch test client', clientExtensions);
-    return {
-      ca: readFileSync(join(dir, 'ca.crt'), 'utf8'),
-      caKey: readFileSync(join(dir, 'ca.key'), 'utf8'),
-      server,
-      client,
-    };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+export async function generateCerts(options: CertOptions = {}): Promise<TestCerts> {
+  const authority = await createCertificateAuthority(options.caName ?? 'meshfetch test CA', { days: 2 });
+  const [server, client] = await Promise.all([
+    issueServer(authority, { spiffeId: options.serverSpiffeId }),
+    issueClient(authority, options.clientSpiffeId),
+  ]);
+  return { ca: authority.cert, caKey: authority.key, authority, server, client };
+}
+
+/** Transport TLS that never changes: the same options for every origin (for transport-level tests). */
+export function fixedTls(options: OriginTls): TransportTls {
+  return { forOrigin: () => options, onRotate: () => () => {} };
 }

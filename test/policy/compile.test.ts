@@ -206,8 +206,8 @@ describe('policy compile: validation', () => {
     });
     expect(lines).to.have.members([
       'services.a.endpoints[0]: expected an http:// or https:// URL, got "ftp://host"',
-      'services.a.identity: expected a SPIFFE ID such as "spiffe://meshfetch.local/payments", got "payments"',
-      'services.a.allow[0]: expected a service name, got "bad name"',
+      'services.a.identity: expected a SPIFFE ID such as "spiffe://meshfetch.local/payments" or a DNS name such as "payments.internal", got "payments"',
+      'services.a.allow[0]: expected a service name, a SPIFFE ID or "*", got "bad name"',
       'services.a.routes[0].name: expected a route name of letters, digits, ".", "_" or "-", got "r 1"',
       'services.a.routes[0].match.method: expected a method or a list of methods, got "post"',
       'services.a.routes[1].match.method: expected a method or a list of methods, got a list',

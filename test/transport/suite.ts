@@ -10,7 +10,7 @@ import type { CallPolicy } from '../../lib/policy/types.ts';
 import { transportError } from '../../lib/transport/errors.ts';
 import { toRequestBody } from '../../lib/transport/request-body.ts';
 import type { Transport, TransportFactory, TransportSettings } from '../../lib/transport/types.ts';
-import { generateCerts } from '../helpers/certs.ts';
+import { fixedTls, generateCerts } from '../helpers/certs.ts';
 import type { TestCerts } from '../helpers/certs.ts';
 import { testContext } from '../helpers/context.ts';
 import { startServer } from '../helpers/server.ts';
@@ -521,9 +521,9 @@ export function describeTransport(name: string, factory: TransportFactory, poole
       let certs: TestCerts;
       let otherCa: TestCerts;
 
-      before(function () {
-        certs = generateCerts({ serverSpiffeId: 'spiffe://meshfetch.local/payments', clientSpiffeId: 'spiffe://meshfetch.local/checkout' });
-        otherCa = generateCerts({ caName: 'some other CA' });
+      before(async function () {
+        certs = await generateCerts({ serverSpiffeId: 'spiffe://meshfetch.local/payments', clientSpiffeId: 'spiffe://meshfetch.local/checkout' });
+        otherCa = await generateCerts({ caName: 'some other CA' });
       });
 
       it('talks HTTPS to a server whose certificate the configured CA signed', async function () {
@@ -534,7 +534,7 @@ export function describeTransport(name: string, factory: TransportFactory, poole
           createHttpsServer({ cert: certs.server.cert, key: certs.server.key }),
         );
         expect(srv.origin).to.match(/^https:/);
-        const res = await call(transport({ tls: { ca: certs.ca } }), { origin: srv.origin, path: '/tls' });
+        const res = await call(transport({ tls: fixedTls({ ca: certs.ca }) }), { origin: srv.origin, path: '/tls' });
         expect(res.status).to.equal(200);
         expect((await readAll(res.body)).toString()).to.equal('secure /tls');
       });
@@ -547,7 +547,7 @@ export function describeTransport(name: string, factory: TransportFactory, poole
           },
           createHttpsServer({ cert: certs.server.cert, key: certs.server.key, ca: certs.ca, requestCert: true, rejectUnauthorized: true }),
         );
-        const t = transport({ tls: { ca: certs.ca, cert: certs.client.cert, key: certs.client.key } });
+        const t = transport({ tls: fixedTls({ ca: certs.ca, cert: certs.client.cert, key: certs.client.key }) });
         const res = await call(t, { origin: srv.origin });
         expect((await readAll(res.body)).toString()).to.equal('URI:spiffe://meshfetch.local/checkout');
       });
@@ -559,7 +559,7 @@ export function describeTransport(name: string, factory: TransportFactory, poole
           },
           createHttpsServer({ cert: otherCa.server.cert, key: otherCa.server.key }),
         );
-        const err = await rejection(call(transport({ tls: { ca: certs.ca } }), { origin: srv.origin }));
+        const err = await rejection(call(transport({ tls: fixedTls({ ca: certs.ca }) }), { origin: srv.origin }));
         expectMeshError(err, ErrorCode.Tls);
         expect((err as MeshError).retryable).to.equal(false);
         expect(srv.requests).to.have.length(0);
