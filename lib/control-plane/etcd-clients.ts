@@ -19,7 +19,8 @@ export class EtcdClientDirectory implements ClientDirectory {
   readonly #logger: Logger;
   readonly #known = new Map<string, ClientRecord>();
   readonly #pending = new Map<string, ClientRecord>();
-  #lease: Lease;
+  /** Granted on the first write, again after one is lost. */
+  #lease: Lease | undefined;
   #writing: Promise<void> | undefined;
   #closed = false;
 
@@ -27,7 +28,6 @@ export class EtcdClientDirectory implements ClientDirectory {
     this.#ns = ns;
     this.#ttl = ttlSeconds;
     this.#logger = logger;
-    this.#lease = this.#grant();
   }
 
   save(record: ClientRecord): void {
@@ -36,6 +36,12 @@ export class EtcdClientDirectory implements ClientDirectory {
     this.#known.set(copy.instance, copy);
     if (this.#known.size > MAX_KNOWN) this.#known.delete(this.#known.keys().next().value!);
     this.#pending.set(copy.instance, copy);
+    this.resume();
+  }
+
+  /** Writes what is pending (called on each save, and when etcd is reachable again). */
+  resume(): void {
+    if (this.#closed || this.#pending.size === 0) return;
     this.#writing ??= this.#drain().finally(() => (this.#writing = undefined));
   }
 
@@ -48,19 +54,22 @@ export class EtcdClientDirectory implements ClientDirectory {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#writing;
-    await this.#lease.revoke().catch(() => {});
+    await this.#lease?.revoke().catch(() => {});
   }
 
-  #grant(): Lease {
+  #leased(): Lease {
+    if (this.#lease) return this.#lease;
     const lease = this.#ns.lease(this.#ttl);
     lease.on('lost', (err) => {
+      if (this.#lease !== lease) return;
+      this.#lease = undefined;
       if (this.#closed) return;
-      // etcd forgot the lease (it was unreachable past the TTL): a new lease, and every record again.
-      this.#logger.warn('client records lease lost; writing them again under a new one', { error: err.message });
-      this.#lease = this.#grant();
+      // etcd forgot the lease (unreachable past the TTL) or never granted it: the next write takes a
+      // new one, and every record is written again under it.
+      this.#logger.warn('client records lease lost; they are written again under a new one when etcd answers', { error: err.message });
       for (const record of this.#known.values()) this.#pending.set(record.instance, record);
-      this.#writing ??= this.#drain().finally(() => (this.#writing = undefined));
     });
+    this.#lease = lease;
     return lease;
   }
 
@@ -69,7 +78,7 @@ export class EtcdClientDirectory implements ClientDirectory {
       const [instance, record] = this.#pending.entries().next().value!;
       this.#pending.delete(instance);
       try {
-        await this.#lease.put(`${CLIENTS_PREFIX}${instance}`).value(JSON.stringify(record));
+        await this.#leased().put(`${CLIENTS_PREFIX}${instance}`).value(JSON.stringify(record));
       } catch (err) {
         // Kept for the next save or a new lease; a report is never worth blocking on.
         if (!this.#pending.has(instance)) this.#pending.set(instance, record);

@@ -36,6 +36,9 @@ const HISTORY_PREFIX = 'history/';
 /** A history key is named by the sequence its revision replaced: unique, and sorted as numbers sort. */
 const historyKey = (replaced: number): string => `${HISTORY_PREFIX}${String(replaced).padStart(15, '0')}`;
 
+/** gRPC's message without its empty trailing "Resolution note:". */
+const etcdMessage = (err: unknown): string => String((err as Error).message ?? err).replace(/\.?\s*Resolution note:\s*$/, '');
+
 const stored = (revision: Revision): string =>
   JSON.stringify({ document: contentOf(revision), source: revision.source, publishedAt: revision.publishedAt } satisfies StoredRevision);
 
@@ -95,7 +98,7 @@ export class EtcdRevisionStore implements RevisionStore {
     } catch (err) {
       client.close();
       if (err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('MESHFETCH_')) throw err;
-      throw configError(`policy store etcd://${options.hosts.map((h) => h.replace(/^https?:\/\//, '')).join(',')}/${options.prefix}: cannot reach etcd: ${(err as Error).message}`, err);
+      throw configError(`policy store etcd://${options.hosts.map((h) => h.replace(/^https?:\/\//, '')).join(',')}/${options.prefix}: cannot reach etcd: ${etcdMessage(err)}`, err);
     }
   }
 
@@ -206,6 +209,7 @@ export class EtcdRevisionStore implements RevisionStore {
       this.#options.logger.warn('policy store reachable again', { store: this.#where });
       // The watch resumes from the last revision it saw; a read as well closes any gap.
       void this.#catchUp();
+      this.clients.resume();
     });
     watcher.on('error', (err) => this.#options.logger.error('policy store watch failed', { store: this.#where, error: err.message }));
   }
@@ -224,8 +228,8 @@ export class EtcdRevisionStore implements RevisionStore {
     try {
       return await run();
     } catch (err) {
-      this.#options.logger.warn('policy store call failed', { store: this.#where, call: what, error: (err as Error).message });
-      throw new StoreUnavailable(`${this.#where}: ${(err as Error).message}`, err);
+      this.#options.logger.warn('policy store call failed', { store: this.#where, call: what, error: etcdMessage(err) });
+      throw new StoreUnavailable(`${this.#where}: ${etcdMessage(err)}`, err);
     }
   }
 

@@ -26,6 +26,6 @@ export function parseStoreUrl(value: string, where: string): StoreLocation {
     if (!match || Number(match[1]) < 1 || Number(match[1]) > 65535) throw configError(`${shown}: ${JSON.stringify(host)} is not host:port`);
   }
   const prefix = rest.slice(slash + 1).replace(/\/+$/, '');
-  if (!PREFIX.test(prefix)) throw configError(`${shown}: the key prefix ${JSON.stringify(prefix)} must be path segments of letters, digits, ".", "_" or "-"`);
+  if (!PREFIX.test(prefix)) throw configError(`${shown}: the key prefix ${JSON.stringify(prefix.slice(0, 200))} must be path segments of letters, digits, ".", "_" or "-"`);
   return { kind: 'etcd', hosts: hosts.map((host) => `http://${host}`), prefix };
 }
