@@ -79,6 +79,8 @@ export class EtcdRevisionStore implements RevisionStore {
     const client = new Etcd3({
       hosts: [...options.hosts],
       dialTimeout: callTimeout,
+      // gRPC's own reconnect backoff (up to 120 s by default) would keep writes failing long after etcd is back.
+      grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 2_000 },
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callTimeout }),
       faultHandling: {
         // No circuit breaker: a write answers 503 at once when etcd is down and works again as soon as it is back.
@@ -226,8 +228,12 @@ export class EtcdRevisionStore implements RevisionStore {
   /** Runs one etcd call; a failure to reach etcd becomes StoreUnavailable. */
   async #call<T>(what: string, run: () => Promise<T>): Promise<T> {
     try {
-      return await run();
+      const result = await run();
+      this.#connected = true;
+      return result;
     } catch (err) {
+      // /healthz says degraded from the first failed call, not only once the watch notices.
+      this.#connected = false;
       this.#options.logger.warn('policy store call failed', { store: this.#where, call: what, error: etcdMessage(err) });
       throw new StoreUnavailable(`${this.#where}: ${etcdMessage(err)}`, err);
     }
