@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { Etcd3 } from 'etcd3';
-import { createMesh } from '../../lib/index.ts';
+import { buildRevision, createMesh, startControlPlane } from '../../lib/index.ts';
 import type { Mesh } from '../../lib/index.ts';
 import { ADMIN_TOKEN, namedBackend, openStream, paymentsPolicy, revisionInForce, startTestControlPlane } from '../helpers/control-plane.ts';
 import type { TestControlPlane } from '../helpers/control-plane.ts';
@@ -208,5 +208,30 @@ describe('control plane replicas on a real etcd (child processes)', function () 
     await traffic.more(50);
     await traffic.stop();
     expect(traffic.failures).to.deep.equal([]);
+  });
+
+  it('names revisions <etcd revision>-<digest>; a watcher naming a newer revision (moved from a replica that is ahead) is sent nothing until the next one', async () => {
+    const prefix = `test-${randomUUID().slice(0, 8)}`;
+    const cp = await startControlPlane({ storeUrl: `etcd://${etcd.endpoint}/${prefix}`, policyFile: seed.policyFile, adminToken: ADMIN_TOKEN, heartbeatInterval: 50, logLevel: 'silent', env: {} });
+    cleanup.push(() => cp.close());
+    const replica = { url: cp.url } as Replica;
+    const [sequence, digest] = cp.revision().split('-') as [string, string];
+    const document = (await getJson<Record<string, unknown>>(`${cp.url}/v1/policy`)).body;
+    expect(digest).to.equal(buildRevision(document, 'test', 'api').digest.slice(0, 8));
+
+    const ahead = await openStream(cp.url, { 'last-event-id': `${Number(sequence) + 1}-00000000` });
+    const behind = await openStream(cp.url, { 'last-event-id': `${Number(sequence) - 1}-00000000` });
+    cleanup.push(async () => ahead.close(), async () => behind.close());
+    expect((await behind.nextEvent()).id).to.equal(cp.revision());
+    await ahead.nextHeartbeat();
+    const next = await put(replica, paymentsPolicy(backend.origin, { retry: { attempts: 2 } }));
+    expect(next.body.revision).to.match(new RegExp(`^${Number(sequence) + 1}-[0-9a-f]{8}$`));
+    expect((await ahead.nextEvent()).id).to.equal(next.body.revision);
+    expect((await behind.nextEvent()).id).to.equal(next.body.revision);
+
+    const same = await put(replica, paymentsPolicy(backend.origin, { retry: { attempts: 2 } }));
+    expect(same.body).to.deep.include({ revision: next.body.revision, changed: false });
+    const unknown = await put(replica, paymentsPolicy(backend.origin), 'not-a-revision');
+    expect(unknown.status).to.equal(412);
   });
 });
