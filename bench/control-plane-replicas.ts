@@ -11,8 +11,6 @@
  * loopback ports in a temporary directory. Latency is from just before the publish request is sent
  * to a watcher reading the event, on one machine's clock.
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildRevision } from '../lib/control-plane/revision.ts';
 import { startEtcd } from '../test/helpers/etcd.ts';
-import { CLI, TOKEN, addWatchers, document, firstLine, mb, quantile, reply, startBaseline } from './control-plane.ts';
+import { addWatchers, document, mb, quantile, reply, startBaseline, startControlPlaneChild } from './control-plane.ts';
 import type { Target } from './control-plane.ts';
 
 export interface ReplicaBenchOptions {
@@ -28,33 +26,6 @@ export interface ReplicaBenchOptions {
   /** Watchers in all, spread evenly over the replicas. */
   watchers: number;
   replicas: number;
-}
-
-async function startReplica(store: string, seedFile: string | undefined): Promise<Target> {
-  const args = [CLI, 'control-plane', '--store', store, '--port', '0', ...(seedFile ? ['--policy', seedFile] : [])];
-  const child: ChildProcess = spawn(process.execPath, args, {
-    env: { ...process.env, MESHFETCH_ADMIN_TOKEN: TOKEN, MESHFETCH_LOG_LEVEL: 'error' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = /listening on (\S+)/.exec(await firstLine(child))![1]!;
-  return {
-    name: url,
-    port: Number(new URL(url).port),
-    watchPath: '/v1/policy/watch',
-    children: [],
-    async publish(doc) {
-      const res = await fetch(`${url}/v1/policy`, { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(doc) });
-      if (res.status !== 200) throw new Error(`publish answered ${res.status}: ${await res.text()}`);
-    },
-    async rss() {
-      const text = await (await fetch(`${url}/metrics`)).text();
-      return Number(/^meshfetch_control_plane_resident_memory_bytes (\d+)/m.exec(text)![1]);
-    },
-    async close() {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    },
-  };
 }
 
 /** Publishes on `via`; resolves with the latency of every watcher of every target in `group`, in ms. */
@@ -84,7 +55,9 @@ export async function runReplicaBench(options: ReplicaBenchOptions, log: (line: 
   const replicas: Target[] = [];
   const baseline = await startBaseline();
   try {
-    for (let i = 0; i < options.replicas; i++) replicas.push(await startReplica(store, i === 0 ? seedFile : undefined));
+    for (let i = 0; i < options.replicas; i++) {
+      replicas.push(await startControlPlaneChild(`replica ${i + 1}`, ['--store', store, ...(i === 0 ? ['--policy', seedFile] : [])]));
+    }
     const rssIdle = await Promise.all(replicas.map((r) => r.rss()));
     const initial = ((await (await fetch(`http://127.0.0.1:${replicas[0]!.port}/v1/policy`)).json()) as { revision: string }).revision;
     const share = Math.ceil(options.watchers / options.replicas);

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildRevision } from '../lib/control-plane/revision.ts';
 
-export const CLI = fileURLToPath(new URL('../lib/cli/main.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../lib/cli/main.ts', import.meta.url));
 const BASELINE = fileURLToPath(new URL('./sse-baseline.ts', import.meta.url));
 const WATCHERS = fileURLToPath(new URL('./control-plane-watchers.ts', import.meta.url));
 export const TOKEN = 'bench-admin-token-0123456789';
@@ -72,13 +72,18 @@ export function reply<T>(child: ChildProcess, key: string): Promise<T> {
 async function startMeshfetch(dir: string): Promise<Target> {
   const policyFile = join(dir, 'policy.json');
   writeFileSync(policyFile, JSON.stringify(document(0)));
-  const child = spawn(process.execPath, [CLI, 'control-plane', '--policy', policyFile, '--port', '0'], {
+  return startControlPlaneChild('meshfetch control plane', ['--policy', policyFile]);
+}
+
+/** `meshfetch control-plane <args> --port 0` in a child process, as a bench target. */
+export async function startControlPlaneChild(name: string, args: readonly string[]): Promise<Target> {
+  const child = spawn(process.execPath, [CLI, 'control-plane', ...args, '--port', '0'], {
     env: { ...process.env, MESHFETCH_ADMIN_TOKEN: TOKEN, MESHFETCH_LOG_LEVEL: 'error' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = /listening on (\S+)/.exec(await firstLine(child))![1]!;
   return {
-    name: 'meshfetch control plane',
+    name,
     port: Number(new URL(url).port),
     watchPath: '/v1/policy/watch',
     children: [],

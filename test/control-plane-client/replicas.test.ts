@@ -92,7 +92,10 @@ describe('control plane replicas on a real etcd (child processes)', function () 
     try {
       const current = await etcdClient.get(key).string();
       if (kind === 'put' ? current !== null && accept(current) : current === null) return;
-      await new Promise<void>((resolve) => watcher.on(kind, (kv) => (kind === 'delete' || accept(kv.value.toString())) && resolve()));
+      await new Promise<void>((resolve) => {
+        if (kind === 'delete') watcher.on('delete', () => resolve());
+        else watcher.on('put', (kv) => accept(kv.value.toString()) && resolve());
+      });
     } finally {
       await watcher.cancel();
     }
