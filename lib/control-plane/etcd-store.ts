@@ -1,5 +1,5 @@
 import type { Etcd3, IKeyValue, Namespace, Watcher } from 'etcd3';
-import { configError } from '../errors.ts';
+import { configError, isMeshError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { EtcdClientDirectory } from './etcd-clients.ts';
 import { buildRevision, contentOf, revisionOrder } from './revision.ts';
@@ -99,7 +99,7 @@ export class EtcdRevisionStore implements RevisionStore {
       return store;
     } catch (err) {
       client.close();
-      if (err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('MESHFETCH_')) throw err;
+      if (isMeshError(err)) throw err;
       throw configError(`policy store etcd://${options.hosts.map((h) => h.replace(/^https?:\/\//, '')).join(',')}/${options.prefix}: cannot reach etcd: ${etcdMessage(err)}`, err);
     }
   }
