@@ -126,8 +126,10 @@ export class EtcdRevisionStore implements RevisionStore {
     let expected: number;
     if (ifMatch !== undefined) {
       const order = revisionOrder(ifMatch);
-      // A name this store never gave, or one this replica already knows is stale, loses at once.
-      if (order === undefined || order < current.sequence!) throw new RevisionConflict(ifMatch, current.revision);
+      // A name this store never gave, or one this replica already knows is stale (or not the name of
+      // its sequence), loses at once; a newer one (this replica is behind) is for etcd to judge.
+      const stale = order === undefined || order < current.sequence! || (order === current.sequence && ifMatch !== current.revision);
+      if (stale) throw new RevisionConflict(ifMatch, current.revision);
       if (ifMatch === current.revision && next.digest === current.digest) return current;
       expected = order;
     } else {

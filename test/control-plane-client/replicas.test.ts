@@ -234,7 +234,10 @@ describe('control plane replicas on a real etcd (child processes)', function () 
 
     const same = await put(replica, paymentsPolicy(backend.origin, { retry: { attempts: 2 } }));
     expect(same.body).to.deep.include({ revision: next.body.revision, changed: false });
-    const unknown = await put(replica, paymentsPolicy(backend.origin), 'not-a-revision');
-    expect(unknown.status).to.equal(412);
+    for (const wrong of ['not-a-revision', `${Number(sequence) + 1}-00000000`]) {
+      const refused = await put(replica, paymentsPolicy(backend.origin), wrong);
+      expect(refused.status, wrong).to.equal(412);
+      expect(refused.etag).to.equal(`"${next.body.revision}"`);
+    }
   });
 });
