@@ -3,6 +3,7 @@
  * each: far cheaper than a client library, so one process holds thousands). Driven over IPC:
  *   { connect: { port, path, count, lastEventId } } → { connected }
  *   { expect: revision }  → { arrivals: number[] } once every stream has seen `id: <revision>`
+ *   { expect, marker }    → the same, for a stream that has seen `marker` (a revision named only once published)
  *                           (times are performance.timeOrigin + performance.now(), in ms)
  *   { close: true }       → destroys every socket and exits
  */
@@ -48,7 +49,7 @@ function open(port: number, path: string, lastEventId: string): Promise<void> {
   });
 }
 
-process.on('message', async (message: { connect?: { port: number; path: string; count: number; lastEventId: string }; expect?: string; close?: boolean }) => {
+process.on('message', async (message: { connect?: { port: number; path: string; count: number; lastEventId: string }; expect?: string; marker?: string; close?: boolean }) => {
   if (message.connect) {
     const { port, path, count, lastEventId } = message.connect;
     for (let i = 0; i < count; i += 100) {
@@ -57,7 +58,7 @@ process.on('message', async (message: { connect?: { port: number; path: string; 
     process.send!({ connected: streams.length });
   } else if (message.expect !== undefined) {
     for (const stream of streams) stream.seen = false;
-    expected = { marker: `id: ${message.expect}\n`, arrivals: [] };
+    expected = { marker: message.marker ?? `id: ${message.expect}\n`, arrivals: [] };
     process.send!({ armed: true });
   } else if (message.close) {
     for (const stream of streams) stream.socket.destroy();

@@ -24,7 +24,7 @@ import { buildRevision } from '../lib/control-plane/revision.ts';
 const CLI = fileURLToPath(new URL('../lib/cli/main.ts', import.meta.url));
 const BASELINE = fileURLToPath(new URL('./sse-baseline.ts', import.meta.url));
 const WATCHERS = fileURLToPath(new URL('./control-plane-watchers.ts', import.meta.url));
-const TOKEN = 'bench-admin-token-0123456789';
+export const TOKEN = 'bench-admin-token-0123456789';
 /** Sockets per watcher process. */
 const PER_PROCESS = 2_500;
 
@@ -36,7 +36,7 @@ export interface ControlPlaneBenchOptions {
   idle: number;
 }
 
-interface Target {
+export interface Target {
   readonly name: string;
   readonly port: number;
   readonly watchPath: string;
@@ -46,19 +46,19 @@ interface Target {
   close(): Promise<void>;
 }
 
-const document = (round: number): Record<string, unknown> => ({
+export const document = (round: number): Record<string, unknown> => ({
   apiVersion: 'meshfetch/v1',
   services: { payments: { endpoints: [`http://127.0.0.1:${10_000 + round}`], retry: { attempts: 2 } } },
 });
 
-function firstLine(child: ChildProcess): Promise<string> {
+export function firstLine(child: ChildProcess): Promise<string> {
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', resolve);
     child.once('exit', (code) => reject(new Error(`child exited (${code}) before it was ready`)));
   });
 }
 
-function reply<T>(child: ChildProcess, key: string): Promise<T> {
+export function reply<T>(child: ChildProcess, key: string): Promise<T> {
   return new Promise((resolve) => {
     const onMessage = (message: Record<string, unknown>) => {
       if (!(key in message)) return;
@@ -72,13 +72,18 @@ function reply<T>(child: ChildProcess, key: string): Promise<T> {
 async function startMeshfetch(dir: string): Promise<Target> {
   const policyFile = join(dir, 'policy.json');
   writeFileSync(policyFile, JSON.stringify(document(0)));
-  const child = spawn(process.execPath, [CLI, 'control-plane', '--policy', policyFile, '--port', '0'], {
+  return startControlPlaneChild('meshfetch control plane', ['--policy', policyFile]);
+}
+
+/** `meshfetch control-plane <args> --port 0` in a child process, as a bench target. */
+export async function startControlPlaneChild(name: string, args: readonly string[]): Promise<Target> {
+  const child = spawn(process.execPath, [CLI, 'control-plane', ...args, '--port', '0'], {
     env: { ...process.env, MESHFETCH_ADMIN_TOKEN: TOKEN, MESHFETCH_LOG_LEVEL: 'error' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = /listening on (\S+)/.exec(await firstLine(child))![1]!;
   return {
-    name: 'meshfetch control plane',
+    name,
     port: Number(new URL(url).port),
     watchPath: '/v1/policy/watch',
     children: [],
@@ -97,7 +102,7 @@ async function startMeshfetch(dir: string): Promise<Target> {
   };
 }
 
-async function startBaseline(): Promise<Target> {
+export async function startBaseline(): Promise<Target> {
   const child = spawn(process.execPath, [BASELINE], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = Number(await firstLine(child));
   const url = `http://127.0.0.1:${port}`;
@@ -120,7 +125,7 @@ async function startBaseline(): Promise<Target> {
 }
 
 /** Opens `count` more watch streams to `target`, in watcher processes of up to PER_PROCESS sockets. */
-async function addWatchers(target: Target, count: number, lastEventId: string): Promise<void> {
+export async function addWatchers(target: Target, count: number, lastEventId: string): Promise<void> {
   while (count > 0) {
     const n = Math.min(PER_PROCESS, count);
     const child = fork(WATCHERS, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -148,8 +153,8 @@ async function propagate(target: Target, round: number): Promise<{ latencies: nu
   return { latencies: (await arrivals).flat().map((at) => at - start), publish };
 }
 
-const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-const mb = (bytes: number): string => (bytes / 1048576).toFixed(0);
+export const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+export const mb = (bytes: number): string => (bytes / 1048576).toFixed(0);
 
 export async function runControlPlaneBench(options: ControlPlaneBenchOptions, log: (line: string) => void = () => {}): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'meshfetch-cp-bench-'));

@@ -9,10 +9,11 @@
  * plain https, kept-alive and full handshakes) unless --only is given, the retry-amplification bench
  * (bench/amplification.ts) unless --no-amplification or --only is given, then the control plane bench
  * (bench/control-plane.ts: propagation to 1,000 watchers, memory at 1,000 and 10,000 idle watchers)
- * unless --no-control-plane or --only is given, then the telemetry cost bench (bench/telemetry.ts) in
- * a child process, since it registers the OpenTelemetry SDK globally (skipped with --only or
- * --no-telemetry), then the breaker, limits and balancer benches (bench/resilience.ts, each in a
- * child process of its own) unless --no-resilience or --only is given.
+ * and the replicas bench (bench/control-plane-replicas.ts: 10,000 watchers over three replicas on a
+ * real etcd) unless --no-control-plane or --only is given, then the telemetry cost bench
+ * (bench/telemetry.ts) in a child process, since it registers the OpenTelemetry SDK globally (skipped
+ * with --only or --no-telemetry), then the breaker, limits and balancer benches (bench/resilience.ts,
+ * each in a child process of its own) unless --no-resilience or --only is given.
  *
  * Every flag has an environment variable (flags win): BENCH_QUICK=1,
  * BENCH_CONCURRENCY, BENCH_ONLY, BENCH_REQUESTS, BENCH_ROUNDS, BENCH_WARMUP,
@@ -42,6 +43,7 @@ import { formatAmplification, runAmplification } from './amplification.ts';
 import { runPipelineBench } from './pipeline.ts';
 import { runControlPlaneBench } from './control-plane.ts';
 import { runResilienceBench } from './resilience.ts';
+import { runReplicaBench } from './control-plane-replicas.ts';
 import { runTlsBench } from './tls.ts';
 import { meshfetchCandidates, summarizeCriteria } from './meshfetch.ts';
 import { startUpstream, type Upstream } from './server.ts';
@@ -217,6 +219,9 @@ async function main(): Promise<void> {
       const options = { rounds: cfg.quick ? 3 : 10, watchers: 1_000, idle: cfg.quick ? 2_000 : 10_000 };
       log(`control plane: propagation to ${options.watchers} watchers, memory at ${options.idle} idle watchers`);
       process.stdout.write('\n' + (await runControlPlaneBench(options, log)) + '\n');
+      const replicas = { rounds: cfg.quick ? 3 : 10, watchers: cfg.quick ? 3_000 : 10_000, replicas: 3 };
+      log(`control plane replicas on etcd: propagation to ${replicas.watchers} watchers over ${replicas.replicas} replicas`);
+      process.stdout.write('\n' + (await runReplicaBench(replicas, log)) + '\n');
     }
     if (cfg.resilience) {
       log('circuit breaker, limits and load balancing (bench/resilience.ts)');

@@ -18,6 +18,7 @@ export const ErrorCode = {
   Closed: 'MESHFETCH_CLOSED',
   Conflict: 'MESHFETCH_CONFLICT',
   Decode: 'MESHFETCH_DECODE',
+  StoreUnavailable: 'MESHFETCH_STORE_UNAVAILABLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

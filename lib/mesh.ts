@@ -165,7 +165,7 @@ export class Mesh {
     this.#core = { store: this.#store, handler, readyTimeout, closed: false };
     if (this.settings.controlPlane) {
       this.#remote = new RemotePolicy({
-        controlPlane: this.settings.controlPlane,
+        controlPlanes: this.settings.controlPlanes,
         service: this.settings.service,
         instance: this.instance,
         store: this.#store,

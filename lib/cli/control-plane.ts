@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { configError } from '../errors.ts';
 import { startControlPlane } from '../control-plane/server.ts';
+import { parseStoreUrl } from '../control-plane/store-url.ts';
 import { wholeNumber } from './arguments.ts';
 import type { CommandModule } from './program.ts';
 
@@ -13,16 +14,20 @@ function readPem(file: string, option: string): string {
   }
 }
 
-/** The policy file, from --policy, or a file: store URL in --store or MESHFETCH_STORE. */
-function policyFile(options: { policy?: string; store?: string }): string {
-  if (options.policy !== undefined) return options.policy;
+/**
+ * The store, from --store or MESHFETCH_STORE (checked here so the error names which), and the
+ * policy file: the store itself, or the seed of an empty etcd store.
+ */
+function storeChoice(options: { policy?: string; store?: string }): { policyFile?: string; storeUrl?: string } {
   const fromFlag = options.store !== undefined;
-  const store = options.store ?? (process.env.MESHFETCH_STORE?.trim() || undefined);
-  const where = fromFlag ? '--store' : 'MESHFETCH_STORE';
-  if (store === undefined) throw configError('control-plane: give --policy FILE (or --store file:FILE, or set MESHFETCH_STORE)');
-  if (store.startsWith('file:') && store.length > 5) return store.slice(5);
-  if (store.startsWith('etcd://')) throw configError(`${where}=${store}: the etcd store is not built yet; use file:<path>`);
-  throw configError(`${where}=${JSON.stringify(store)}: expected file:<path>`);
+  const storeUrl = options.store ?? (process.env.MESHFETCH_STORE?.trim() || undefined);
+  if (storeUrl === undefined) {
+    if (options.policy === undefined) throw configError('control-plane: give --policy FILE (or --store file:FILE or etcd://host:2379/prefix, or set MESHFETCH_STORE)');
+    return { policyFile: options.policy };
+  }
+  const location = parseStoreUrl(storeUrl, fromFlag ? '--store' : 'MESHFETCH_STORE');
+  if (location.kind === 'file') return { policyFile: options.policy ?? location.path };
+  return { storeUrl, ...(options.policy !== undefined && { policyFile: options.policy }) };
 }
 
 function serverTls(options: { tlsCert?: string; tlsKey?: string; clientCa?: string }): { cert: string; key: string; ca?: string } | undefined {
@@ -43,17 +48,19 @@ export const controlPlaneCommand: CommandModule = (program: Command) => {
   program
     .command('control-plane')
     .description('serve a policy file to every mesh client: reads, live watch, publishes, rollbacks, client reports')
-    .option('--policy <file>', 'the policy file (YAML or JSON); it is the store, and hand edits publish')
-    .option('--store <url>', 'where policy is kept: file:<path> (default: MESHFETCH_STORE)')
+    .option('--policy <file>', 'the policy file (YAML or JSON); it is the store, and hand edits publish; with an etcd store, it seeds an empty one')
+    .option('--store <url>', 'where policy is kept: file:<path> or etcd://host:2379[,host:2379…]/prefix (default: MESHFETCH_STORE)')
+    .option('--client-lease <seconds>', 'with etcd: how long this replica\'s client records outlive it', wholeNumber('--client-lease'), 10)
     .option('--port <n>', 'port to listen on', wholeNumber('--port'), 7878)
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--history <n>', 'revisions kept for rollback', wholeNumber('--history'), 10)
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')
     .option('--tls-key <file>', 'the key of --tls-cert (PEM)')
     .option('--client-ca <file>', 'require a client certificate chaining to this CA on every request')
-    .action(async (options: { policy?: string; store?: string; port: number; host: string; history: number; tlsCert?: string; tlsKey?: string; clientCa?: string }) => {
+    .action(async (options: { policy?: string; store?: string; clientLease: number; port: number; host: string; history: number; tlsCert?: string; tlsKey?: string; clientCa?: string }) => {
       const cp = await startControlPlane({
-        policyFile: policyFile(options),
+        ...storeChoice(options),
+        clientLeaseTtl: options.clientLease,
         port: options.port,
         host: options.host,
         historyLimit: options.history,

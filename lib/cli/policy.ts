@@ -29,17 +29,33 @@ interface Common {
 const print = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 const printJson = (value: unknown): void => print(JSON.stringify(value, null, 2));
 
-/** The API of the control plane named by --control-plane or MESHFETCH_CONTROL_PLANE, with the token and TLS files of the environment. */
+/**
+ * The API of the control plane named by --control-plane or MESHFETCH_CONTROL_PLANE, with the token
+ * and TLS files of the environment. With several replicas listed, one that cannot be reached is
+ * passed over for the next (a publish is safe to repeat: the same document changes nothing).
+ */
 async function withApi<T>(options: Common, use: (api: ControlPlaneApi) => Promise<T>): Promise<T> {
-  const url = options.controlPlane ?? process.env.MESHFETCH_CONTROL_PLANE?.trim();
-  if (!url) throw configError('--control-plane: not given, and MESHFETCH_CONTROL_PLANE is not set');
-  if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw configError(`--control-plane=${JSON.stringify(url)}: expected an http:// or https:// URL`);
-  const { adminToken, tls } = resolveSettings({ controlPlane: url }, process.env);
-  const api = new ControlPlaneApi(new URL(url), adminToken, tls.cert || tls.key || tls.ca ? loadTlsMaterial(tls) : {});
+  const given = options.controlPlane ?? process.env.MESHFETCH_CONTROL_PLANE?.trim();
+  if (!given) throw configError('--control-plane: not given, and MESHFETCH_CONTROL_PLANE is not set');
+  const where = options.controlPlane !== undefined ? '--control-plane' : 'MESHFETCH_CONTROL_PLANE';
+  let settings;
   try {
-    return await use(api);
-  } finally {
-    await api.close();
+    settings = resolveSettings({ controlPlane: given }, process.env);
+  } catch (err) {
+    throw isMeshError(err) ? configError(err.message.replace('createMesh option controlPlane', where)) : err;
+  }
+  const { adminToken, tls, controlPlanes } = settings;
+  const material = tls.cert || tls.key || tls.ca ? loadTlsMaterial(tls) : {};
+  for (let i = 0; ; i++) {
+    const api = new ControlPlaneApi(controlPlanes[i]!, adminToken, material);
+    try {
+      return await use(api);
+    } catch (err) {
+      const unreachable = err instanceof ControlPlaneRequestError && err.status === undefined;
+      if (!unreachable || i === controlPlanes.length - 1) throw err;
+    } finally {
+      await api.close();
+    }
   }
 }
 

@@ -11,7 +11,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 export interface EnvironmentOptions {
   /** This service's name (MESHFETCH_SERVICE, then OTEL_SERVICE_NAME). */
   service?: string;
-  /** Control plane URL (MESHFETCH_CONTROL_PLANE). */
+  /** Control plane URL, or several replicas' URLs comma-separated (MESHFETCH_CONTROL_PLANE). */
   controlPlane?: string;
   /** Local policy file, YAML or JSON (MESHFETCH_POLICY). */
   policyFile?: string;
@@ -27,7 +27,10 @@ export interface EnvironmentOptions {
 
 export interface MeshSettings {
   readonly service: string;
+  /** The first control plane URL (the only one, unless replicas are listed). */
   readonly controlPlane: URL | undefined;
+  /** Every control plane replica given, in order; empty without a control plane. */
+  readonly controlPlanes: readonly URL[];
   readonly policyFile: string | undefined;
   /** The PEM files configured (read, validated and watched by the mesh), each with where it was set. */
   readonly tls: TlsFiles;
@@ -44,6 +47,7 @@ export interface MeshSettings {
 class ResolvedSettings implements MeshSettings {
   readonly service: string;
   readonly controlPlane: URL | undefined;
+  readonly controlPlanes: readonly URL[];
   readonly policyFile: string | undefined;
   readonly tls: TlsFiles;
   readonly cacheDir: string | undefined;
@@ -53,6 +57,7 @@ class ResolvedSettings implements MeshSettings {
   constructor(settings: MeshSettings) {
     this.service = settings.service;
     this.controlPlane = settings.controlPlane;
+    this.controlPlanes = settings.controlPlanes;
     this.policyFile = settings.policyFile;
     this.tls = settings.tls;
     this.cacheDir = settings.cacheDir;
@@ -78,6 +83,23 @@ function pick<T>(option: T | undefined, env: Env, variable: string, optionName: 
   return { value: raw === undefined || raw.trim() === '' ? undefined : raw.trim(), where: variable };
 }
 
+/** One URL or several replicas' URLs, comma-separated; all http or all https. */
+function parseControlPlanes(value: string, where: string): URL[] {
+  // The value is quoted without userinfo: a password in it must not reach a log through the error.
+  const quoted = JSON.stringify(withoutUserinfo(value));
+  const urls = value.split(',').map((part) => part.trim()).filter((part) => part !== '').map((part) => {
+    const url = URL.parse(part);
+    if (!url || !/^https?:$/.test(url.protocol)) throw configError(`${where}=${quoted}: expected an http:// or https:// URL${value.includes(',') ? ' (or several, comma-separated)' : ''}`);
+    if (url.username !== '' || url.password !== '') {
+      throw configError(`${where}=${quoted}: credentials in the URL are not supported; the admin token is MESHFETCH_ADMIN_TOKEN`);
+    }
+    return url;
+  });
+  if (urls.length === 0) throw configError(`${where}=${quoted}: expected an http:// or https:// URL`);
+  if (new Set(urls.map((url) => url.protocol)).size > 1) throw configError(`${where}=${quoted}: the replicas must all use http:// or all https://`);
+  return urls;
+}
+
 /**
  * Reads MESHFETCH_* (and OTEL_SERVICE_NAME) from `env`, lets explicit options override them, and
  * validates each value. A bad value throws MESHFETCH_CONFIG naming the variable (or option) and value.
@@ -92,18 +114,7 @@ export function resolveSettings(options: EnvironmentOptions, env: Env): MeshSett
   }
 
   const cp = pick(options.controlPlane, env, 'MESHFETCH_CONTROL_PLANE', 'controlPlane');
-  let controlPlane: URL | undefined;
-  if (cp.value !== undefined) {
-    // The value is quoted without userinfo: a password in it must not reach a log through the error.
-    const quoted = JSON.stringify(withoutUserinfo(cp.value));
-    controlPlane = URL.parse(cp.value) ?? undefined;
-    if (!controlPlane || !/^https?:$/.test(controlPlane.protocol)) {
-      throw configError(`${cp.where}=${quoted}: expected an http:// or https:// URL`);
-    }
-    if (controlPlane.username !== '' || controlPlane.password !== '') {
-      throw configError(`${cp.where}=${quoted}: credentials in the URL are not supported; the admin token is MESHFETCH_ADMIN_TOKEN`);
-    }
-  }
+  const controlPlanes = cp.value === undefined ? [] : parseControlPlanes(cp.value, cp.where);
 
   const policy = pick(options.policyFile, env, 'MESHFETCH_POLICY', 'policyFile');
   if (policy.value !== undefined && !existsSync(policy.value)) {
@@ -140,7 +151,8 @@ export function resolveSettings(options: EnvironmentOptions, env: Env): MeshSett
 
   return new ResolvedSettings({
     service: serviceName,
-    controlPlane,
+    controlPlane: controlPlanes[0],
+    controlPlanes,
     policyFile: policy.value,
     tls,
     cacheDir: cache.value,

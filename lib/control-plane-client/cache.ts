@@ -10,9 +10,13 @@ export interface CachedPolicy {
   readonly document: unknown;
 }
 
-/** One file per control plane origin, so meshes that share a cache directory but not a control plane do not mix. */
-export function cacheFile(dir: string, controlPlane: URL): string {
-  return join(dir, `policy-${createHash('sha256').update(controlPlane.origin).digest('hex').slice(0, 12)}.json`);
+/**
+ * One file per control plane (its set of replica origins, in any order), so meshes that share a
+ * cache directory but not a control plane do not mix.
+ */
+export function cacheFile(dir: string, controlPlanes: readonly URL[]): string {
+  const key = [...new Set(controlPlanes.map((url) => url.origin))].sort().join(',');
+  return join(dir, `policy-${createHash('sha256').update(key).digest('hex').slice(0, 12)}.json`);
 }
 
 /** The cached document, or undefined when there is none or it cannot be read (the caller validates it). */

@@ -26,7 +26,8 @@ export interface ControlPlaneTiming {
 const DEFAULT_TIMING: ControlPlaneTiming = { fallbackAfter: 1_000, reconnectMin: 50, reconnectBase: 250, reconnectMax: 10_000, silenceTimeout: undefined };
 
 export interface RemotePolicyOptions {
-  readonly controlPlane: URL;
+  /** The control plane, or its replicas: the watch moves to the next one when its stream is lost. */
+  readonly controlPlanes: readonly URL[];
   readonly service: string;
   readonly instance: string;
   readonly store: PolicyStore;
@@ -61,12 +62,15 @@ export class RemotePolicy {
   /** The revision last refused: sent again after a reconnect, it is not refused (and logged) twice. */
   #refused: string | undefined;
   #cacheWrites: Promise<void> = Promise.resolve();
+  /** Index in controlPlanes of the replica watched now; a random start spreads meshes over replicas. */
+  #target: number;
 
   constructor(options: RemotePolicyOptions) {
     this.#options = options;
     this.#timing = { ...DEFAULT_TIMING, ...options.timing };
-    this.#reporter = new RevisionReporter(options.controlPlane, { service: options.service, instance: options.instance }, options.tls, options.logger);
-    this.#cacheFile = options.cacheDir === undefined ? undefined : cacheFile(options.cacheDir, options.controlPlane);
+    this.#target = Math.floor(options.random() * options.controlPlanes.length) % options.controlPlanes.length;
+    this.#reporter = new RevisionReporter(this.#controlPlane(), { service: options.service, instance: options.instance }, options.tls, options.logger);
+    this.#cacheFile = options.cacheDir === undefined ? undefined : cacheFile(options.cacheDir, options.controlPlanes);
     this.#timer = setTimeout(() => this.#useFallback('no answer yet'), this.#timing.fallbackAfter);
     this.#connect();
   }
@@ -80,8 +84,14 @@ export class RemotePolicy {
     await this.#cacheWrites;
   }
 
+  #controlPlane(): URL {
+    return this.#options.controlPlanes[this.#target]!;
+  }
+
   #connect(): void {
-    const { controlPlane, service, instance } = this.#options;
+    const { service, instance } = this.#options;
+    const controlPlane = this.#controlPlane();
+    this.#reporter.useControlPlane(controlPlane);
     const headers: Record<string, string> = { 'x-meshfetch-service': service, 'x-meshfetch-instance': instance };
     if (this.#applied !== undefined) headers['last-event-id'] = this.#applied;
     this.#stopWatch = openWatch(
@@ -142,7 +152,10 @@ export class RemotePolicy {
     this.#stopWatch = undefined;
     if (this.#closed) return;
     this.#failures++;
-    this.#options.logger.debug('control plane watch closed; reconnecting', { error: reason.message, failures: this.#failures });
+    // Another replica, if there are several: it names revisions the same way, so Last-Event-ID resumes there.
+    const from = this.#controlPlane().origin;
+    this.#target = (this.#target + 1) % this.#options.controlPlanes.length;
+    this.#options.logger.debug('control plane watch closed; reconnecting', { error: reason.message, failures: this.#failures, from, to: this.#controlPlane().origin });
     // A first connection that fails outright need not wait out fallbackAfter.
     if (!this.#options.store.current) this.#useFallback(reason.message);
     const { reconnectMin, reconnectBase, reconnectMax } = this.#timing;
@@ -166,7 +179,7 @@ export class RemotePolicy {
     }
     store.install(chosen.policy);
     logger.warn('control plane not reached; using the fallback policy until it is', {
-      controlPlane: this.#options.controlPlane.origin,
+      controlPlane: this.#controlPlane().origin,
       source: chosen.source,
       revision: chosen.policy.revision,
       why,

@@ -16,7 +16,7 @@ export interface RevisionReport {
  * the latest is sent again each time the watch (re)connects, so a restarted control plane learns it.
  */
 export class RevisionReporter {
-  readonly #url: URL;
+  #url: URL;
   readonly #identity: { service: string; instance: string };
   readonly #logger: Logger;
   readonly #agent: HttpAgent;
@@ -29,6 +29,11 @@ export class RevisionReporter {
     this.#identity = identity;
     this.#logger = logger;
     this.#agent = controlPlane.protocol === 'https:' ? new HttpsAgent({ keepAlive: true, cert: tls.cert, key: tls.key, ca: tls.ca }) : new HttpAgent({ keepAlive: true });
+  }
+
+  /** Reports go to this control plane replica from now on (the one the watch is on). */
+  useControlPlane(controlPlane: URL): void {
+    this.#url = controlPlaneUrl(controlPlane, '/v1/clients/report');
   }
 
   report(report: RevisionReport): void {

@@ -36,7 +36,7 @@ function parseReport(text: string): ClientReport {
 }
 
 export function addClientRoutes(router: Router, clients: ClientRegistry, metrics: ControlPlaneMetrics, logger: Logger): void {
-  router.add('GET', '/v1/clients', (_req, res) => sendJson(res, 200, { clients: clients.list() }));
+  router.add('GET', '/v1/clients', async (_req, res) => sendJson(res, 200, { clients: await clients.listAll() }));
 
   router.add('POST', '/v1/clients/report', async (req, res) => {
     const report = parseReport((await readBody(req, 16_384)).toString('utf8'));

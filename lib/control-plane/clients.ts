@@ -23,6 +23,14 @@ export interface ClientReport {
   error: string | undefined;
 }
 
+/** Where client records are shared among replicas (etcd), so any replica lists every client. */
+export interface ClientDirectory {
+  /** Shares this replica's latest view of one client; never throws, never waits. */
+  save(record: ClientRecord): void;
+  /** Every replica's records; rejects when the directory cannot be reached. */
+  list(): Promise<ClientRecord[]>;
+}
+
 /**
  * Every client seen, by instance id. Bounded: past `limit` entries the one seen longest ago and not
  * watching is forgotten, so a flood of made-up instance ids cannot grow memory without end.
@@ -30,9 +38,11 @@ export interface ClientReport {
 export class ClientRegistry {
   readonly #byInstance = new Map<string, ClientRecord>();
   readonly #limit: number;
+  readonly #directory: ClientDirectory | undefined;
 
-  constructor(limit = 10_000) {
+  constructor(limit = 10_000, directory?: ClientDirectory) {
     this.#limit = limit;
+    this.#directory = directory;
   }
 
   report(report: ClientReport): ClientRecord {
@@ -45,6 +55,7 @@ export class ClientRegistry {
       record.rejectedRevision = report.revision;
       record.lastError = report.error;
     }
+    this.#directory?.save(record);
     return record;
   }
 
@@ -52,14 +63,36 @@ export class ClientRegistry {
   watching(service: string, instance: string): () => void {
     const record = this.#touch(service, instance);
     record.watching++;
+    this.#directory?.save(record);
     return () => {
       record.watching--;
       record.lastSeen = new Date().toISOString();
+      this.#directory?.save(record);
     };
   }
 
+  /**
+   * Every client: with a directory, every replica's (a record this replica holds wins when it is
+   * newer); without one, or while it cannot be reached, this replica's own.
+   */
+  async listAll(): Promise<ClientRecord[]> {
+    if (!this.#directory) return this.list();
+    let shared: ClientRecord[];
+    try {
+      shared = await this.#directory.list();
+    } catch {
+      return this.list();
+    }
+    const merged = new Map(shared.map((record) => [record.instance, record]));
+    for (const record of this.#byInstance.values()) {
+      const other = merged.get(record.instance);
+      if (!other || other.lastSeen <= record.lastSeen) merged.set(record.instance, record);
+    }
+    return sortRecords([...merged.values()]);
+  }
+
   list(): ClientRecord[] {
-    return [...this.#byInstance.values()].sort((a, b) => a.service.localeCompare(b.service) || a.instance.localeCompare(b.instance));
+    return sortRecords([...this.#byInstance.values()]);
   }
 
   #touch(service: string, instance: string): ClientRecord {
@@ -81,4 +114,8 @@ export class ClientRegistry {
     }
     if (oldest) this.#byInstance.delete(oldest.instance);
   }
+}
+
+function sortRecords(records: ClientRecord[]): ClientRecord[] {
+  return records.sort((a, b) => a.service.localeCompare(b.service) || a.instance.localeCompare(b.instance));
 }

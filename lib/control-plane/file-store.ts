@@ -8,7 +8,7 @@ import { writeFileAtomically } from '../atomic-write.ts';
 import { configError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { parsePolicyText } from '../policy/load.ts';
-import { buildRevision } from './revision.ts';
+import { buildRevision, contentOf } from './revision.ts';
 import type { DocumentValidator, Revision } from './revision.ts';
 import { RevisionConflict, RevisionListeners, pushHistory } from './store.ts';
 import type { PutOptions, RevisionStore } from './store.ts';
@@ -87,7 +87,7 @@ export class FileRevisionStore implements RevisionStore {
     return this.#serially(async () => {
       const current = this.current();
       if (options.ifMatch !== undefined && options.ifMatch !== current.revision) throw new RevisionConflict(options.ifMatch, current.revision);
-      if (next.revision === current.revision) return current;
+      if (next.digest === current.digest) return current;
       const text = this.#serialize(next);
       // Known before the rename: the watcher's event for our own write must find this text seen.
       await writeFileAtomically(this.#path, text, { beforeRename: () => (this.#lastText = textHash(text)) });
@@ -115,7 +115,7 @@ export class FileRevisionStore implements RevisionStore {
   }
 
   #serialize(revision: Revision): string {
-    const { revision: _stamp, ...document } = revision.document;
+    const document = contentOf(revision);
     const ext = extname(this.#path).toLowerCase();
     return ext === '.yaml' || ext === '.yml' ? toYaml(document) : `${JSON.stringify(document, null, 2)}\n`;
   }
@@ -150,7 +150,7 @@ export class FileRevisionStore implements RevisionStore {
       this.#refuse((err as Error).message);
       return;
     }
-    if (revision.revision !== this.current().revision) this.#publish(revision);
+    if (revision.digest !== this.current().digest) this.#publish(revision);
     else this.#options.logger.debug('policy file edited; the document is unchanged', { file: this.#path, revision: revision.revision });
   }
 

@@ -5,10 +5,10 @@ import { authorizeWrite } from './auth.ts';
 import { CLIENT_IDENTITY } from './clients.ts';
 import type { ClientRegistry } from './clients.ts';
 import { Refusal, entityTag, readBody, sendJson } from './http.ts';
-import { buildRevision, checkDepth, republish } from './revision.ts';
+import { buildRevision, checkDepth, hasCurrent, republish } from './revision.ts';
 import type { DocumentValidator, Revision } from './revision.ts';
 import type { Router } from './router.ts';
-import { RevisionConflict } from './store.ts';
+import { RevisionConflict, StoreUnavailable } from './store.ts';
 import type { RevisionStore } from './store.ts';
 import type { WatchHub } from './watch-hub.ts';
 
@@ -90,6 +90,7 @@ async function publish(res: ServerResponse, ctx: PolicyRoutesContext, next: Revi
   try {
     published = await ctx.store.put(next, { ifMatch });
   } catch (err) {
+    if (err instanceof StoreUnavailable) throw new Refusal(503, 'store-unavailable', err.message, { headers: { 'retry-after': '1' } });
     if (!(err instanceof RevisionConflict)) throw err;
     throw new Refusal(412, 'conflict', err.message, { headers: { etag: etag(err.current) } });
   }
@@ -117,7 +118,8 @@ export function addPolicyRoutes(router: Router, ctx: PolicyRoutesContext): void 
     const known = typeof service === 'string' && typeof instance === 'string' && CLIENT_IDENTITY.test(service) && CLIENT_IDENTITY.test(instance);
     const stopWatching = known ? ctx.clients.watching(service, instance) : () => {};
     const last = req.headers['last-event-id'];
-    ctx.hub.attach(res, typeof last === 'string' ? last : undefined, ctx.store.current().revision, stopWatching);
+    // A client that has the current revision, or a newer one (it moved here from a replica that is ahead), is sent nothing until the next.
+    ctx.hub.attach(res, hasCurrent(typeof last === 'string' ? last : undefined, ctx.store.current()), stopWatching);
   });
 
   router.add('PUT', '/v1/policy', async (req, res) => {

@@ -9,9 +9,9 @@ import { createLogger } from '../log.ts';
 import type { LogLevel, Logger } from '../log.ts';
 import { addClientRoutes } from './client-routes.ts';
 import { ClientRegistry } from './clients.ts';
-import { FileRevisionStore } from './file-store.ts';
 import { Refusal, sendJson, sendRefusal } from './http.ts';
 import { ControlPlaneMetrics } from './metrics.ts';
+import { openStore } from './open-store.ts';
 import { addPolicyRoutes } from './policy-routes.ts';
 import { validateWithClientRules } from './revision.ts';
 import type { DocumentValidator } from './revision.ts';
@@ -20,9 +20,17 @@ import type { RevisionStore } from './store.ts';
 import { WatchHub } from './watch-hub.ts';
 
 export interface ControlPlaneOptions {
-  /** The policy file (YAML or JSON) that is the store. Required unless `store` is given. */
+  /**
+   * The policy file (YAML or JSON) that is the store; with an etcd `storeUrl`, the document that
+   * seeds an empty store (a store that holds a policy is never overwritten). Required unless
+   * `storeUrl` or `store` is given.
+   */
   policyFile?: string;
-  /** A store of your own (implements RevisionStore); wins over policyFile. */
+  /** `file:<path>`, or `etcd://host:2379[,host:2379…]/prefix` for replicas sharing one etcd. */
+  storeUrl?: string;
+  /** Seconds this replica's client records outlive it in etcd (its lease TTL; default 10). */
+  clientLeaseTtl?: number;
+  /** A store of your own (implements RevisionStore); wins over policyFile and storeUrl. */
   store?: RevisionStore;
   /** Port to listen on (default 0: any free port; cp.url says which). */
   port?: number;
@@ -70,9 +78,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const logger = options.logger ?? createLogger(settings.logLevel);
   const metrics = new ControlPlaneMetrics();
   const validate = options.validate ?? validateWithClientRules;
-  const store = options.store ?? (await openFileStore(options, logger, metrics, validate));
+  const store = options.store ?? (await openStore(options, logger, validate, () => metrics.rejects.inc({ reason: 'file-edit' })));
   const hub = new WatchHub(store.current(), metrics, options.heartbeatInterval ?? 15_000);
-  const clients = new ClientRegistry();
+  const clients = new ClientRegistry(10_000, store.clients);
   metrics.inForce(store.current().revision);
   const unwatch = store.watch((revision) => {
     hub.publish(revision);
@@ -143,15 +151,4 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       return closing;
     },
   };
-}
-
-function openFileStore(options: ControlPlaneOptions, logger: Logger, metrics: ControlPlaneMetrics, validate: DocumentValidator): Promise<RevisionStore> {
-  if (options.policyFile === undefined) throw configError('startControlPlane: set policyFile (the policy file that is the store) or store');
-  return FileRevisionStore.open({
-    path: options.policyFile,
-    logger,
-    validate,
-    historyLimit: options.historyLimit,
-    onRefusedEdit: () => metrics.rejects.inc({ reason: 'file-edit' }),
-  });
 }

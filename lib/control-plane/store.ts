@@ -1,4 +1,5 @@
 import { ErrorCode, MeshError } from '../errors.ts';
+import type { ClientDirectory } from './clients.ts';
 import type { Revision } from './revision.ts';
 
 export interface PutOptions {
@@ -7,15 +8,17 @@ export interface PutOptions {
 }
 
 /**
- * Where the control plane keeps its policy. The file store is the one built; an etcd store (issue
- * #13) implements the same five methods. Revisions reaching put() are already validated.
+ * Where the control plane keeps its policy: the file store (one process) or etcd (any number of
+ * replicas). Revisions reaching put() are already validated; put() resolves with the revision as
+ * the store named it (an ordered store names it by its own sequence).
  */
 export interface RevisionStore {
   /** The revision in force. */
   current(): Revision;
   /**
    * Publishes `next` and resolves with it; with `ifMatch` naming another revision it rejects with
-   * RevisionConflict and changes nothing. Publishing the current document again changes nothing.
+   * RevisionConflict and changes nothing; when the backing store cannot be reached it rejects with
+   * StoreUnavailable. Publishing the current document (same digest) again changes nothing.
    */
   put(next: Revision, options?: PutOptions): Promise<Revision>;
   /** The last published revisions, newest first (the current one included). */
@@ -24,6 +27,8 @@ export interface RevisionStore {
   watch(listener: (revision: Revision) => void): () => void;
   /** False while the backing store is unreachable; /healthz reports "degraded". */
   healthy(): boolean;
+  /** Where client records are shared with other replicas; absent for a store that has no replicas. */
+  readonly clients?: ClientDirectory;
   close(): Promise<void>;
 }
 
@@ -34,6 +39,13 @@ export class RevisionConflict extends MeshError {
   constructor(expected: string, current: string) {
     super(ErrorCode.Conflict, `If-Match ${expected} is not the current revision; the current revision is ${current}`);
     this.current = current;
+  }
+}
+
+/** The backing store could not be reached: nothing was published; the revision in force stays. */
+export class StoreUnavailable extends MeshError {
+  constructor(what: string, cause?: unknown) {
+    super(ErrorCode.StoreUnavailable, `the policy store is unavailable (${what}); nothing was published and the revision in force stays`, { cause, retryable: true });
   }
 }
 

@@ -48,10 +48,10 @@ export class WatchHub {
   }
 
   /**
-   * Starts a stream on `res`. The current revision is sent first unless the client says it has it
-   * (Last-Event-ID); `onClose` runs once when the stream ends.
+   * Starts a stream on `res`. The current revision is sent first unless the client has it already
+   * (`upToDate`, from its Last-Event-ID); `onClose` runs once when the stream ends.
    */
-  attach(res: ServerResponse, lastRevision: string | undefined, currentRevision: string, onClose: () => void): void {
+  attach(res: ServerResponse, upToDate: boolean, onClose: () => void): void {
     res.writeHead(200, {
       'content-type': 'text/event-stream',
       'cache-control': 'no-store',
@@ -59,8 +59,8 @@ export class WatchHub {
       [HEARTBEAT_HEADER]: String(this.#interval),
     });
     res.socket?.setNoDelay(true);
-    res.write(lastRevision === currentRevision ? HEARTBEAT : this.#current);
-    if (lastRevision !== currentRevision) this.#metrics.pushes.inc();
+    res.write(upToDate ? HEARTBEAT : this.#current);
+    if (!upToDate) this.#metrics.pushes.inc();
     this.#streams.add(res);
     this.#metrics.watchers.set(this.#streams.size);
     res.once('close', () => {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
-import { paymentsPolicy, startTestControlPlane } from '../helpers/control-plane.ts';
+import { freePort, paymentsPolicy, startTestControlPlane } from '../helpers/control-plane.ts';
 import type { TestControlPlane } from '../helpers/control-plane.ts';
 import { CLI, runCli, startChild } from '../helpers/processes.ts';
 
@@ -26,13 +26,20 @@ describe('meshfetch control-plane (CLI)', function () {
     expect((await exited)[0]).to.equal(0);
   });
 
-  it('exits 1 naming the problem: no store, an etcd store (not built), a policy file that does not exist', async () => {
+  it('exits 1 naming the problem: no store, a malformed store URL, an etcd nobody runs, a policy file that does not exist', async () => {
     const none = await runCli(['control-plane']);
     expect(none.code).to.equal(1);
     expect(none.stderr).to.contain('give --policy FILE');
-    const etcd = await runCli(['control-plane', '--store', 'etcd://127.0.0.1:2379/mesh']);
+    const malformed = await runCli(['control-plane', '--store', 'etcd://127.0.0.1:2379']);
+    expect(malformed.code).to.equal(1);
+    expect(malformed.stderr).to.contain('--store="etcd://127.0.0.1:2379": name a key prefix after the hosts');
+    const fromEnv = await runCli(['control-plane'], { MESHFETCH_STORE: 'zk://127.0.0.1/x' });
+    expect(fromEnv.code).to.equal(1);
+    expect(fromEnv.stderr).to.contain('MESHFETCH_STORE="zk://127.0.0.1/x": expected file:<path> or etcd://');
+    const port = await freePort();
+    const etcd = await runCli(['control-plane', '--store', `etcd://127.0.0.1:${port}/mesh`]);
     expect(etcd.code).to.equal(1);
-    expect(etcd.stderr).to.contain('--store=etcd://127.0.0.1:2379/mesh: the etcd store is not built yet');
+    expect(etcd.stderr).to.contain(`policy store etcd://127.0.0.1:${port}/mesh: cannot reach etcd`).and.contain('ECONNREFUSED');
     const missing = await runCli(['control-plane', '--policy', `${seed.dir}/nope.yaml`, '--port', '0']);
     expect(missing.code).to.equal(1);
     expect(missing.stderr).to.contain('cannot read policy file').and.contain('ENOENT');

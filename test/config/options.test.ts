@@ -73,6 +73,7 @@ describe('createMesh() options and environment variables', () => {
       expect({ ...settings, adminToken: settings.adminToken }).to.deep.equal({
         service: 'unknown_service:node',
         controlPlane: undefined,
+        controlPlanes: [],
         policyFile: undefined,
         tls: {},
         cacheDir: undefined,
@@ -163,6 +164,18 @@ describe('createMesh() options and environment variables', () => {
           `MESHFETCH_CONTROL_PLANE=${JSON.stringify(value)}: expected an http:// or https:// URL`,
         );
       }
+    });
+
+    it('accepts several replicas, comma-separated, in order; all http or all https', () => {
+      const quiet = { MESHFETCH_LOG_LEVEL: 'error' };
+      const { settings } = mesh({ env: { ...quiet, MESHFETCH_CONTROL_PLANE: 'http://cp-a:7878, http://cp-b:7878/base/,http://cp-c:7878' } });
+      expect(settings.controlPlanes.map((url) => url.href)).to.deep.equal(['http://cp-a:7878/', 'http://cp-b:7878/base/', 'http://cp-c:7878/']);
+      expect(settings.controlPlane?.href).to.equal('http://cp-a:7878/');
+      expect(configFailure({ env: { MESHFETCH_CONTROL_PLANE: 'http://cp-a:7878,cp-b:7878' } }).message).to.equal(
+        'MESHFETCH_CONTROL_PLANE="http://cp-a:7878,cp-b:7878": expected an http:// or https:// URL (or several, comma-separated)',
+      );
+      expect(configFailure({ env: { MESHFETCH_CONTROL_PLANE: 'http://cp-a:7878,https://cp-b:7443' } }).message).to.contain('the replicas must all use http:// or all https://');
+      expect(configFailure({ env: { MESHFETCH_CONTROL_PLANE: 'http://cp-a:7878,https://ops:pw@cp-b:7443' } }).message).to.not.contain('pw');
     });
 
     it('lets the controlPlane option override it', () => {

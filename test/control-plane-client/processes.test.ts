@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { EventEmitter, once } from 'node:events';
+import { once } from 'node:events';
 import { createMesh } from '../../lib/index.ts';
 import type { Mesh } from '../../lib/index.ts';
 import { ADMIN_TOKEN, freePort, namedBackend, newerSchemaValidator, paymentsPolicy, revisionInForce, startTestControlPlane } from '../helpers/control-plane.ts';
@@ -7,42 +7,7 @@ import type { TestControlPlane } from '../helpers/control-plane.ts';
 import { CLI, MESH_CHILD, runCli, startChild } from '../helpers/processes.ts';
 import type { Child } from '../helpers/processes.ts';
 import type { TestServer } from '../helpers/server.ts';
-
-
-
-/** Calls in a loop from `workers` concurrent callers until stopped, counting successes and keeping every failure. */
-function steadyTraffic(call: () => Promise<unknown>, workers = 4) {
-  const progress = new EventEmitter();
-  const failures: unknown[] = [];
-  let ok = 0;
-  let running = true;
-  const loops = Array.from({ length: workers }, async () => {
-    while (running) {
-      try {
-        await call();
-        ok++;
-        progress.emit('ok', ok);
-      } catch (err) {
-        failures.push(err);
-      }
-    }
-  });
-  return {
-    failures,
-    get ok() {
-      return ok;
-    },
-    /** Resolves after `more` further successful calls. */
-    async more(more: number): Promise<void> {
-      const target = ok + more;
-      while (ok < target) await once(progress, 'ok');
-    },
-    async stop(): Promise<void> {
-      running = false;
-      await Promise.all(loops);
-    },
-  };
-}
+import { steadyTraffic } from '../helpers/traffic.ts';
 
 describe('control plane and meshes in separate processes', function () {
   this.timeout(30_000);

@@ -158,7 +158,7 @@ describe('mesh with a control plane (MESHFETCH_CONTROL_PLANE)', () => {
     expect(existsSync(cacheDir)).to.equal(false);
 
     mkdirSync(cacheDir);
-    writeFileSync(cacheFile(cacheDir, new URL(url)), '{"revision": "r9", "document": {"apiVersion": "meshfetch/v0"}}');
+    writeFileSync(cacheFile(cacheDir, [new URL(url)]), '{"revision": "r9", "document": {"apiVersion": "meshfetch/v0"}}');
     const bare = mesh(url, { cacheDir });
     const defaultsEvent = nextPolicyEvent(bare);
     await bare.ready();

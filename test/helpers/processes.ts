@@ -7,11 +7,13 @@ import { fileURLToPath } from 'node:url';
 export const CLI = fileURLToPath(new URL('../../lib/cli/main.ts', import.meta.url));
 export const MESH_CHILD = fileURLToPath(new URL('../fixtures/mesh-child.ts', import.meta.url));
 
-/** A child process whose stdout is read as lines; `nextLine` waits for one that matches. */
+/** A child process whose stdout (and stderr) is read as lines; `nextLine` waits for one that matches. */
 export interface Child {
   readonly process: ChildProcessWithoutNullStreams;
   readonly lines: string[];
   nextLine(match: (line: string) => boolean): Promise<string>;
+  /** The same for stderr (log lines): resolves with the next matching line printed from now on. */
+  nextErrorLine(match: (line: string) => boolean): Promise<string>;
   /** Kills it (SIGKILL unless told otherwise) and waits for it to exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
@@ -22,6 +24,14 @@ export function startChild(args: readonly string[], env: Record<string, string>)
   const waiting = new Set<{ match: (line: string) => boolean; resolve: (line: string) => void }>();
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr = (stderr + text).slice(-4000)));
+  const errorWaiting = new Set<{ match: (line: string) => boolean; resolve: (line: string) => void }>();
+  createInterface({ input: child.stderr }).on('line', (line) => {
+    for (const w of errorWaiting) {
+      if (!w.match(line)) continue;
+      errorWaiting.delete(w);
+      w.resolve(line);
+    }
+  });
   createInterface({ input: child.stdout }).on('line', (line) => {
     lines.push(line);
     for (const w of waiting) {
@@ -40,6 +50,12 @@ export function startChild(args: readonly string[], env: Record<string, string>)
       return new Promise((resolve, reject) => {
         waiting.add({ match, resolve });
         void exited.then(() => reject(new Error(`child exited before the line was printed; stderr: ${stderr}`)));
+      });
+    },
+    nextErrorLine(match) {
+      return new Promise((resolve, reject) => {
+        errorWaiting.add({ match, resolve });
+        void exited.then(() => reject(new Error(`child exited before the line was logged; stderr: ${stderr}`)));
       });
     },
     async kill(signal = 'SIGKILL') {
