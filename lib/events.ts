@@ -18,6 +18,10 @@ export interface MeshEventMap {
   certificate: { state: CertificateState; notAfter: number | undefined; subject: string | undefined; reason: string | undefined };
   /** A policy revision went in force (applied), or was refused and the one in force stays (applied: false). */
   policy: { revision: string | undefined; source: PolicySource; applied: boolean; error: string | undefined };
+  /** A fault was injected into an attempt by policy (`fault`): an abort answered with `status`, or a delay of `duration` ms. */
+  fault: { service: string; route: string | undefined; backend: string; kind: 'abort' | 'delay'; status: number | undefined; duration: number | undefined };
+  /** A mirrored copy of a call to `service` ended (sent: answered, failed) or was not sent (dropped: cap reached or a one-shot body). */
+  mirror: { service: string; route: string | undefined; mirror: string; outcome: 'sent' | 'failed' | 'dropped' };
   /** One attempt ended: its response body closed, or it failed. Emitted by the `attempt-telemetry` layer. */
   attempt: AttemptEnded;
   /** One logical call ended as the caller saw it, retries included. Emitted by the `telemetry` layer. */
@@ -49,6 +53,8 @@ export interface CallEnded extends RequestEnded {
 export interface AttemptEnded extends RequestEnded {
   /** The origin the attempt was sent to. */
   origin: string;
+  /** The service the attempt was sent to: a split's backend, else `service`. */
+  backend: string;
   /** This attempt's number (hedged copies share their attempt's number). */
   attempt: number;
 }

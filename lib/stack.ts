@@ -6,7 +6,10 @@ import { propagationLayer } from './resilience/propagation.ts';
 import { rateLimitLayer } from './resilience/rate-limit.ts';
 import { retryLayer } from './resilience/retry.ts';
 import { endpointLayer } from './routing/endpoint.ts';
+import { faultLayer } from './routing/fault.ts';
+import { mirrorLayer } from './routing/mirror.ts';
 import { redirectLayer } from './routing/redirect.ts';
+import { splitLayer } from './routing/split.ts';
 import { attemptTelemetryLayer } from './telemetry/attempt-telemetry.ts';
 import { callTelemetryLayer } from './telemetry/call-telemetry.ts';
 import { tlsModeLayer } from './tls/mode-layer.ts';
@@ -42,6 +45,11 @@ export const DEFAULT_STACK: readonly Layer[] = [
     create: circuitBreakerLayer,
   },
   {
+    name: 'mirror',
+    why: 'outside the redirects and the retry, inside the limits and the breaker: a copy is sent once per call, never retried, and takes none of the real call\'s slots or breaker counts',
+    create: mirrorLayer,
+  },
+  {
     name: 'redirect',
     why: 'inside the limits and the breaker, so a redirect chain is one call (one token, one slot, one outcome); outside retry, so each hop is a request of its own with its own retries and endpoint',
     create: () => redirectLayer,
@@ -50,6 +58,16 @@ export const DEFAULT_STACK: readonly Layer[] = [
     name: 'retry',
     why: 'inside the deadline, so backoff and every attempt (and hedge) fit in it; pays from the retry budget',
     create: retryLayer,
+  },
+  {
+    name: 'split',
+    why: 'inside the retry, outside the endpoint: each attempt picks a backend of the traffic split (a retry may go to another), then the endpoint layer balances over that backend\'s endpoints',
+    create: splitLayer,
+  },
+  {
+    name: 'fault',
+    why: 'inside the retry and the breaker, before anything leaves: an injected abort or delay is seen by retries and breakers as a real one would be, and an abort opens no socket',
+    create: faultLayer,
   },
   {
     name: 'endpoint',

@@ -94,7 +94,7 @@ export function startCall(core: MeshCore, call: OutgoingCall, options: CallOptio
     const remaining = (): CallOptions => (options.timeout === undefined ? options : { ...options, timeout: Math.max(0, options.timeout - (Date.now() - waitStarted)) });
     return waitForPolicy(core, call.service, options).then(() => startCall(core, call, remaining()));
   }
-  const resolved = resolveCall(policy, call.service, call.route, call.method, call.path);
+  const resolved = resolveCall(policy, call.service, call.route, call.method, call.path, call.headers);
   call.route = resolved.route;
   call.policy = resolved.policy;
   const incoming = currentIncomingCall();
@@ -110,6 +110,7 @@ export function startCall(core: MeshCore, call: OutgoingCall, options: CallOptio
     policy: resolved.policy,
     endpoints: resolved.service?.endpoints ?? NO_ENDPOINTS,
     policyInForce: policy,
+    routing: resolved.routing,
     signal,
     deadline,
     attempt: 1,

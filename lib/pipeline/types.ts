@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { GiveUpReason } from '../events.ts';
 import type { CompiledPolicy, Endpoint } from '../policy/compile.ts';
 import type { CallPolicy } from '../policy/types.ts';
+import type { RoutingActions } from '../routing/actions.ts';
 
 /** Header names are lower-case; a value is a string, or an array for repeated headers. */
 export type HeaderRecord = Record<string, string | string[]>;
@@ -57,6 +58,13 @@ export interface CallContext {
   readonly endpoints: readonly Endpoint[];
   /** The whole policy the call started under, for errors that say what it knows (lib/routing/no-endpoints.ts). */
   readonly policyInForce: CompiledPolicy;
+  /** Split, fault and mirror for the call, from its route or service (none when absent). */
+  readonly routing?: RoutingActions | undefined;
+  /**
+   * The service this attempt is actually sent to when a split chose another than `service` (the
+   * logical one, which names the call's policy, breaker and stats); set per attempt by the split layer.
+   */
+  readonly backend?: string | undefined;
   /** Aborts the call: the caller's signal, the deadline, or a layer that gave up. */
   signal: AbortSignal | undefined;
   /** Absolute deadline (Date.now() based) for the whole call; Infinity when there is none. */

@@ -5,6 +5,10 @@ import { isPlainObject, normalize } from './schema.ts';
 import type { Problems } from './schema.ts';
 import type { LineLocator } from './source-lines.ts';
 import type { CallPolicy } from './types.ts';
+import { NO_ROUTING } from '../routing/actions.ts';
+import type { RoutingActions } from '../routing/actions.ts';
+import type { CompiledMatch } from '../routing/route-match.ts';
+import { compileMatches, compileRouting } from './routing.ts';
 
 export interface Endpoint {
   /** "https://10.0.0.7:8443" */
@@ -23,9 +27,9 @@ export interface OriginOwner {
 
 export interface CompiledRoute {
   readonly name: string;
-  readonly methods: ReadonlySet<string> | null;
-  readonly pattern: RegExp;
   readonly policy: CallPolicy;
+  /** Split, fault and mirror for calls on this route (the service's unless the route sets its own). */
+  readonly routing: RoutingActions;
 }
 
 export interface CompiledService {
@@ -36,6 +40,10 @@ export interface CompiledService {
   readonly policy: CallPolicy;
   readonly routes: readonly CompiledRoute[];
   readonly routesByName: ReadonlyMap<string, CompiledRoute>;
+  /** Every route's match blocks, most specific first (lib/routing/route-match.ts): the first that matches wins. */
+  readonly matches: readonly CompiledMatch<CompiledRoute>[];
+  /** Split, fault and mirror for calls that match no route. */
+  readonly routing: RoutingActions;
 }
 
 /** A validated document, merged ahead of time so that a call only looks its policy up. */
@@ -132,21 +140,19 @@ function parseEndpoint(url: string): Endpoint {
   return { origin: parsed.origin, basePath, url: parsed.origin + basePath };
 }
 
-function compileService(name: string, doc: Layer, defaults: CallPolicy, problems: Problems): CompiledService {
+function compileService(name: string, doc: Layer, defaults: CallPolicy, services: Record<string, Layer>, problems: Problems): CompiledService {
   const path = `services.${name}`;
   if (doc.endpoints && doc.baseUrl) problems.push(`${path}: set endpoints or baseUrl, not both`);
   const urls = (doc.endpoints as string[] | undefined) ?? (doc.baseUrl ? [doc.baseUrl as string] : []);
   const policy = applyLayer(defaults, doc, path, problems);
-  const routes = ((doc.routes as Layer[] | undefined) ?? []).map((route, i): CompiledRoute => {
-    const match = route.match as { method?: string | string[]; path: string };
-    const methods = match.method === undefined ? null : new Set([match.method].flat());
-    return {
-      name: route.name as string,
-      methods,
-      pattern: compilePathPattern(match.path),
-      policy: applyLayer(policy, route, `${path}.routes[${i}]`, problems),
-    };
-  });
+  const routing = compileRouting(doc, NO_ROUTING, name, path, services, problems);
+  const routeDocs = (doc.routes as Layer[] | undefined) ?? [];
+  const routes = routeDocs.map((route, i): CompiledRoute => ({
+    name: route.name as string,
+    policy: applyLayer(policy, route, `${path}.routes[${i}]`, problems),
+    routing: compileRouting(route, routing, name, `${path}.routes[${i}]`, services, problems),
+  }));
+  const matches = compileMatches(routeDocs.map((route, i) => ({ doc: route, target: routes[i]! })), path, compilePathPattern, problems);
   const routesByName = new Map<string, CompiledRoute>();
   routes.forEach((route, i) => {
     if (routesByName.has(route.name)) problems.push(`${path}.routes[${i}].name: "${route.name}" is used twice`);
@@ -160,6 +166,8 @@ function compileService(name: string, doc: Layer, defaults: CallPolicy, problems
     policy,
     routes,
     routesByName,
+    matches,
+    routing,
   };
 }
 
@@ -176,8 +184,9 @@ export function compilePolicy(raw: unknown, source: string, locate?: () => LineL
     const defaults = applyLayer(DEFAULT_POLICY, (doc.defaults as Layer | undefined) ?? {}, 'defaults', problems);
     const services = new Map<string, CompiledService>();
     const byOrigin = new Map<string, OriginOwner[]>();
-    for (const [name, serviceDoc] of Object.entries((doc.services as Record<string, Layer> | undefined) ?? {})) {
-      const compiled = compileService(name, serviceDoc, defaults, problems);
+    const serviceDocs = (doc.services as Record<string, Layer> | undefined) ?? {};
+    for (const [name, serviceDoc] of Object.entries(serviceDocs)) {
+      const compiled = compileService(name, serviceDoc, defaults, serviceDocs, problems);
       services.set(name, compiled);
       for (const { origin, basePath } of compiled.endpoints) {
         let owners = byOrigin.get(origin);

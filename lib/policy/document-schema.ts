@@ -1,4 +1,4 @@
-import { boolean, checkedString, duration, either, integer, list, map, number, object, oneOf, size, status, string } from './schema.ts';
+import { boolean, checkedString, duration, either, integer, list, map, number, object, oneOf, oneOrList, size, status, string } from './schema.ts';
 import type { Schema } from './schema.ts';
 import { MAX_TIMER_MS } from './duration.ts';
 
@@ -72,17 +72,47 @@ function endpointProblem(value: string): string | undefined {
 
 const endpoint = checkedString(/^https?:\/\/[^/\s]+(\/\S*)?$/, 'an http:// or https:// URL', endpointProblem);
 
+const SERVICE = string(SERVICE_NAME, `a service name: ${SERVICE_NAME_RULE}`);
+const PERCENT = number(0, 100);
+/** A header or query value: exact, or { regex } (checked for safety by lib/policy/routing.ts). */
+const valueMatch = either('a string, or { regex: "<pattern>" }', string(), object({ regex: string() }, { required: ['regex'] }));
+const HEADER_NAME = { pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, describe: 'an HTTP header name' };
+
+const matchBlock = object({
+  method: either('a method or a list of methods', METHOD, list(METHOD, 1)),
+  path: string(/^\//, 'a path starting with "/"'),
+  prefix: string(/^\//, 'a path prefix starting with "/"'),
+  headers: map(valueMatch, HEADER_NAME),
+  query: map(valueMatch),
+});
+
+/** Where calls go (lib/policy/routing.ts): service or route level, not defaults. */
+const routing: Record<string, Schema> = {
+  split: list(object({ service: SERVICE, weight: integer(0, 1_000_000) }, { required: ['service', 'weight'] }), 1),
+  fault: object(
+    {
+      abort: object({ percent: PERCENT, status }, { required: ['percent', 'status'] }),
+      delay: object({ percent: PERCENT, duration: duration(1) }, { required: ['percent', 'duration'] }),
+    },
+    { nullable: true },
+  ),
+  mirror: object({ service: SERVICE, percent: PERCENT }, { nullable: true, required: ['service'] }),
+};
+
 const route = object(
   {
     ...settings,
+    ...routing,
     name: string(ROUTE_NAME, 'a route name of letters, digits, ".", "_" or "-"'),
-    match: object({ method: either('a method or a list of methods', METHOD, list(METHOD, 1)), path: string(/^\//, 'a path starting with "/"') }, { required: ['path'] }),
+    match: oneOrList(matchBlock),
+    backend: SERVICE,
   },
   { required: ['name', 'match'] },
 );
 
 const service = object({
   ...settings,
+  ...routing,
   endpoints: list(endpoint, 1),
   baseUrl: endpoint,
   identity: either('a SPIFFE ID such as "spiffe://meshfetch.local/payments" or a DNS name such as "payments.internal"', string(SPIFFE_ID), string(DNS_NAME)),

@@ -15,6 +15,7 @@ export type Schema =
   | { kind: 'status' }
   | { kind: 'either'; options: readonly Schema[]; describe: string }
   | { kind: 'list'; of: Schema; min?: number }
+  | { kind: 'one-or-list'; of: Schema }
   | { kind: 'map'; of: Schema; key?: { pattern: RegExp; describe: string } }
   | { kind: 'object'; fields: Record<string, Schema>; nullable?: boolean; required?: readonly string[] };
 
@@ -35,6 +36,8 @@ export const checkedString = (pattern: RegExp, describe: string, check: (value: 
 export const oneOf = (...values: (string | number)[]): Schema => ({ kind: 'enum', values });
 export const either = (describe: string, ...options: Schema[]): Schema => ({ kind: 'either', options, describe });
 export const list = (of: Schema, min = 0): Schema => ({ kind: 'list', of, min });
+/** One item or a non-empty list of them; normalized to a list, so that errors name the item's own path. */
+export const oneOrList = (of: Schema): Schema => ({ kind: 'one-or-list', of });
 export const map = (of: Schema, key?: { pattern: RegExp; describe: string }): Schema => ({ kind: 'map', of, key });
 export const object = (fields: Record<string, Schema>, opts: { nullable?: boolean; required?: string[] } = {}): Schema => ({
   kind: 'object',
@@ -124,6 +127,9 @@ export function normalize(value: unknown, schema: Schema, path: string, problems
       if (value.length < (schema.min ?? 0)) return bad(`a list of at least ${schema.min} item(s)`);
       return value.map((item, i) => normalize(item, schema.of, `${path}[${i}]`, problems));
     }
+    case 'one-or-list':
+      if (!Array.isArray(value)) return [normalize(value, schema.of, path, problems)];
+      return normalize(value, list(schema.of, 1), path, problems);
     case 'map': {
       if (!isPlainObject(value)) return bad('an object');
       const out: Record<string, unknown> = Object.create(null);

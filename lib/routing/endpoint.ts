@@ -29,10 +29,11 @@ export function endpointLayer(deps: LayerDeps): Middleware {
   return (next) => (req, ctx) => {
     if (req.origin) return next(req, ctx);
     const { endpoints } = ctx;
-    if (endpoints.length === 0) return Promise.reject(noEndpointsError(ctx));
+    if (endpoints.length === 0) return Promise.reject(noEndpointsError(ctx.backend === undefined ? ctx : { ...ctx, service: ctx.backend }));
     if (endpoints.length === 1) return next(toEndpoint(req, endpoints[0]!), ctx);
     const started = performance.now();
-    const balancer = balancers.get(ctx);
+    // A split's attempt is balanced by its backend's balancer, over the backend's endpoints.
+    const balancer = balancers.get(ctx.backend === undefined ? ctx : { service: ctx.backend, endpoints });
     const picked = balancer.pick(endpoints, ctx.lastEndpoint, ctx.policy, deps.random, started);
     ctx.lastEndpoint = picked.endpoint.url;
     picked.state.pending++;

@@ -17,6 +17,7 @@ function attemptAttributes(req: MeshRequest, ctx: CallContext): Attributes {
     [ATTR.urlFull]: redactedUrl(req.origin, req.path),
     [ATTR.service]: ctx.service,
   };
+  if (ctx.backend !== undefined) attributes[ATTR.backend] = ctx.backend;
   if (ctx.route !== undefined) attributes[ATTR.route] = ctx.route;
   if (ctx.attempt > 1) attributes[ATTR.resendCount] = ctx.attempt - 1;
   if (method === '_OTHER') attributes[ATTR.methodOriginal] = req.method;
@@ -41,7 +42,7 @@ export function attemptTelemetryLayer(deps: LayerDeps): Middleware {
       if (!events.has('attempt')) return;
       const { status, errorType, outcome } = ending;
       const duration = performance.now() - started;
-      events.emit('attempt', { service: ctx.service, route: ctx.route, method: req.method, status, errorType, outcome, duration, origin: req.origin, attempt: ctx.attempt });
+      events.emit('attempt', { service: ctx.service, route: ctx.route, method: req.method, status, errorType, outcome, duration, origin: req.origin, attempt: ctx.attempt, backend: ctx.backend ?? ctx.service });
     };
     let res: MeshResponse;
     try {

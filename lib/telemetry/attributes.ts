@@ -16,6 +16,8 @@ export const ATTR = {
   resendCount: 'http.request.resend_count',
   caller: 'meshfetch.caller',
   service: 'meshfetch.service',
+  /** The service an attempt was actually sent to, when a traffic split chose another than meshfetch.service. */
+  backend: 'meshfetch.backend',
   route: 'meshfetch.route',
   attempts: 'meshfetch.attempts',
   giveUp: 'meshfetch.give_up',

@@ -27,6 +27,9 @@ export function recordSpanEvents(events: MeshEvents): () => void {
     events.on('giveUp', (e) => onCallSpan('meshfetch.give_up', { [ATTR.giveUp]: e.why, [ATTR.attempts]: e.attempts, [ATTR.errorType]: reasonType(e.reason) })),
     events.on('circuit', (e) => onCallSpan('meshfetch.circuit', { [ATTR.circuitState]: e.state, 'meshfetch.circuit.previous': e.previous })),
     events.on('limited', (e) => onCallSpan('meshfetch.limited', { [ATTR.limit]: e.limit })),
+    events.on('fault', (e) =>
+      onCallSpan('meshfetch.fault_injected', { 'meshfetch.fault': e.kind, [ATTR.backend]: e.backend, ...(e.status === undefined ? {} : { [ATTR.status]: e.status }), ...(e.duration === undefined ? {} : { 'meshfetch.duration_ms': e.duration }) }),
+    ),
     events.on('ejection', (e) => onCallSpan('meshfetch.ejection', { 'meshfetch.endpoint': e.endpoint, 'meshfetch.ejected': e.ejected, 'meshfetch.duration_ms': e.duration })),
   ];
   return () => {

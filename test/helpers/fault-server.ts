@@ -218,7 +218,7 @@ export type RecordedEvents = { [K in MeshEventName]: MeshEventMap[K][] };
 /** Records every mesh event in arrays; the listeners are removed by the harness. */
 export function recordEvents(mesh: Mesh): RecordedEvents & { dispose(): void } {
   const recorded: RecordedEvents = {
-    retry: [], giveUp: [], budgetExhausted: [], hedge: [], circuit: [], limited: [], ejection: [], certificate: [], policy: [], attempt: [], call: [],
+    retry: [], giveUp: [], budgetExhausted: [], hedge: [], circuit: [], limited: [], ejection: [], certificate: [], policy: [], attempt: [], call: [], fault: [], mirror: [],
   };
   const disposers = (Object.keys(recorded) as MeshEventName[]).map((name) =>
     mesh.on(name, (event) => (recorded[name] as unknown[]).push(event)),

@@ -495,8 +495,9 @@ describe('policy route resolution', () => {
     expect(resolve('payments', undefined, 'GET', '/charges/ch_1/refundsX')).to.include({ route: undefined });
   });
 
-  it('takes the first route that matches, in document order', () => {
-    expect(resolve('payments', undefined, 'GET', '/admin/users')).to.include({ route: 'admin', timeout: 4_000 });
+  it('prefers an exact path to a prefix listed before it (Gateway API precedence, docs/routing.md)', () => {
+    expect(resolve('payments', undefined, 'GET', '/admin/users')).to.include({ route: 'also-admin', timeout: 5_000 });
+    expect(resolve('payments', undefined, 'GET', '/admin/groups')).to.include({ route: 'admin', timeout: 4_000 });
   });
 
   it('ignores the query string when matching', () => {
