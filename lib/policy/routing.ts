@@ -60,7 +60,7 @@ function flatten(
 
 function knownService(name: string, where: string, services: Record<string, Layer>, problems: Problems): boolean {
   if (Object.hasOwn(services, name)) return true;
-  problems.push(`${where}: unknown service "${name}"${didYouMean(name, Object.keys(services))}; it must be one of the policy's services`);
+  problems.push(`${where}: unknown service "${name}"; it must be one of the policy's services${didYouMean(name, Object.keys(services))}`);
   return false;
 }
 
