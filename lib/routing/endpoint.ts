@@ -32,18 +32,19 @@ export function endpointLayer(deps: LayerDeps): Middleware {
     if (endpoints.length === 0) return Promise.reject(noEndpointsError(ctx.backend === undefined ? ctx : { ...ctx, service: ctx.backend }));
     if (endpoints.length === 1) return next(toEndpoint(req, endpoints[0]!), ctx);
     const started = performance.now();
-    // A split's attempt is balanced by its backend's balancer, over the backend's endpoints.
+    // A split's attempt is balanced by its backend's balancer, by the backend's balancing and outlier policy.
     const balancer = balancers.get(ctx.backend === undefined ? ctx : { service: ctx.backend, endpoints });
-    const picked = balancer.pick(endpoints, ctx.lastEndpoint, ctx.policy, deps.random, started);
+    const policy = ctx.backend === undefined ? ctx.policy : (ctx.policyInForce.services.get(ctx.backend)?.policy ?? ctx.policy);
+    const picked = balancer.pick(endpoints, ctx.lastEndpoint, policy, deps.random, started);
     ctx.lastEndpoint = picked.endpoint.url;
     picked.state.pending++;
     return next(toEndpoint(req, picked.endpoint), ctx).then(
       (res: MeshResponse) => {
-        balancer.settle(picked, res.status >= 500, started, endpoints, ctx.policy, performance.now());
+        balancer.settle(picked, res.status >= 500, started, endpoints, policy, performance.now());
         return res;
       },
       (err: unknown) => {
-        balancer.settle(picked, endpointFailed(err, ctx), started, endpoints, ctx.policy, performance.now());
+        balancer.settle(picked, endpointFailed(err, ctx), started, endpoints, policy, performance.now());
         throw err;
       },
     );
