@@ -45,12 +45,35 @@ export interface PolicySettings {
   tls?: { mode?: TlsMode };
 }
 
-export interface RouteDocument extends PolicySettings {
-  name: string;
-  match: { method?: string | string[]; path: string };
+/** A header or query value to match: exactly, or by a regular expression (docs/routing.md says which are refused). */
+export type ValueMatchDocument = string | { regex: string };
+
+/** One match block; a route matches a call when any of its blocks does (docs/routing.md). */
+export interface RouteMatchDocument {
+  method?: string | string[];
+  /** A path template: "/charges/:id", or "/charges/*" for the rest of the path. */
+  path?: string;
+  /** A path prefix, matched at a "/" boundary; give path or prefix (neither: every path). */
+  prefix?: string;
+  headers?: Record<string, ValueMatchDocument>;
+  query?: Record<string, ValueMatchDocument>;
 }
 
-export interface ServiceDocument extends PolicySettings {
+/** Where calls go, at service or route level (docs/routing.md). */
+export interface RoutingSettings {
+  split?: { service: string; weight: number }[];
+  fault?: { abort?: { percent: number; status: number }; delay?: { percent: number; duration: Duration } } | null;
+  mirror?: { service: string; percent?: number } | null;
+}
+
+export interface RouteDocument extends PolicySettings, RoutingSettings {
+  name: string;
+  match: RouteMatchDocument | RouteMatchDocument[];
+  /** The one-entry split: every call on this route goes to that service. */
+  backend?: string;
+}
+
+export interface ServiceDocument extends PolicySettings, RoutingSettings {
   endpoints?: string[];
   baseUrl?: string;
   identity?: string;

@@ -1,5 +1,5 @@
 import type { CircuitState, GiveUpReason } from '../events.ts';
-import { addTally, decodeSketch, encodeSketch, newTally } from './tally.ts';
+import { addTally, COUNTS, decodeSketch, encodeSketch, newTally } from './tally.ts';
 import type { Tally } from './tally.ts';
 
 /** Golden metrics for one destination (a service, or one of its routes) over the stats window. */
@@ -29,6 +29,10 @@ export interface GoldenFigures {
   budgetExhausted: number;
   /** Calls refused by a concurrency or rate limit. */
   limited: number;
+  /** Attempts answered by an injected abort (policy `fault`): nothing was sent; not the upstream's failures. */
+  injectedAborts: number;
+  /** Attempts held back by an injected delay (policy `fault`). */
+  injectedDelays: number;
   /** Calls that ended without a further attempt, by reason. */
   giveUps: Partial<Record<GiveUpReason, number>>;
   /** The circuit breaker's state (the worst of the service's routes at service level). */
@@ -71,6 +75,8 @@ export function describe(tally: Tally, windowMs: number, breaker: CircuitState):
     hedges: tally.hedges,
     budgetExhausted: tally.budgetExhausted,
     limited: tally.limited,
+    injectedAborts: tally.injectedAborts,
+    injectedDelays: tally.injectedDelays,
     giveUps: { ...tally.giveUps },
     breaker,
     sketch: counted ? encodeSketch(latency) : null,
@@ -81,9 +87,8 @@ export function describe(tally: Tally, windowMs: number, breaker: CircuitState):
 /** The tally a set of figures was described from (the sketch decoded), so that figures can be added. */
 function tallyOf(figures: GoldenFigures): Tally {
   const tally = newTally();
-  for (const key of ['requests', 'successes', 'failures', 'cancelled', 'attempts', 'attemptSuccesses', 'attemptFailures', 'retries', 'hedges', 'budgetExhausted', 'limited'] as const) {
-    tally[key] = figures[key];
-  }
+  // ?? 0: figures from a process that predates a count.
+  for (const key of COUNTS) tally[key] = figures[key] ?? 0;
   tally.giveUps = { ...figures.giveUps };
   tally.latency = figures.sketch === null ? undefined : decodeSketch(figures.sketch);
   return tally;

@@ -83,6 +83,11 @@ export class StatsCollector {
       events.on('hedge', (e) => void count(e.service, e.route).hedges++),
       events.on('budgetExhausted', (e) => void count(e.service, e.route).budgetExhausted++),
       events.on('limited', (e) => void count(e.service, e.route).limited++),
+      events.on('fault', (e) => {
+        const tally = count(e.service, e.route);
+        if (e.kind === 'abort') tally.injectedAborts++;
+        else tally.injectedDelays++;
+      }),
       events.on('giveUp', (e) => {
         const giveUps = count(e.service, e.route).giveUps;
         giveUps[e.why] = (giveUps[e.why] ?? 0) + 1;

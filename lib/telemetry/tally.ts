@@ -45,6 +45,10 @@ export interface Tally {
   hedges: number;
   budgetExhausted: number;
   limited: number;
+  /** Attempts answered by an injected abort (policy `fault`), never sent. */
+  injectedAborts: number;
+  /** Attempts held by an injected delay (policy `fault`). */
+  injectedDelays: number;
   giveUps: Partial<Record<GiveUpReason, number>>;
   /** Call durations in ms; created on the first call. */
   latency: Sketch | undefined;
@@ -54,14 +58,15 @@ export function newTally(): Tally {
   return {
     requests: 0, successes: 0, failures: 0, cancelled: 0,
     attempts: 0, attemptSuccesses: 0, attemptFailures: 0,
-    retries: 0, hedges: 0, budgetExhausted: 0, limited: 0,
+    retries: 0, hedges: 0, budgetExhausted: 0, limited: 0, injectedAborts: 0, injectedDelays: 0,
     giveUps: {}, latency: undefined,
   };
 }
 
-const COUNTS = [
+/** Every count of a tally: what adding and merging sum. */
+export const COUNTS = [
   'requests', 'successes', 'failures', 'cancelled', 'attempts', 'attemptSuccesses', 'attemptFailures',
-  'retries', 'hedges', 'budgetExhausted', 'limited',
+  'retries', 'hedges', 'budgetExhausted', 'limited', 'injectedAborts', 'injectedDelays',
 ] as const;
 
 /** Adds `from` into `into`: counts sum, latency sketches merge. */
