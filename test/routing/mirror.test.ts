@@ -3,17 +3,18 @@ import { Readable } from 'node:stream';
 import { MIRROR_CONCURRENCY } from '../../lib/routing/mirror.ts';
 import type { MeshEventMap } from '../../lib/index.ts';
 import type { Mesh } from '../../lib/mesh.ts';
+import type { PolicyDocument } from '../../lib/policy/types.ts';
 import { Harness, recordEvents } from '../helpers/fault-server.ts';
 import type { FaultServer } from '../helpers/fault-server.ts';
 import { seededRandom } from '../helpers/seeded-random.ts';
 
 const V1 = 'meshfetch/v1' as const;
 
-function mirrored(up: FaultServer, shadow: FaultServer, percent = 100) {
+function mirrored(up: FaultServer, shadow: FaultServer, percent = 100): PolicyDocument {
   return {
     apiVersion: V1,
     services: { up: { endpoints: [up.origin], mirror: { service: 'shadow', percent } }, shadow: { endpoints: [shadow.origin] } },
-  } as const;
+  };
 }
 
 /** Resolves once `count` mirror events have been seen (counting those already recorded). */
