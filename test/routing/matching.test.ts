@@ -154,22 +154,3 @@ describe('routing validation: a bad document names the path and the policy in fo
     }
   });
 });
-
-describe('split flattening', () => {
-  it('a backend with its own split is replaced by its backends, weights multiplied', () => {
-    const policy = compilePolicy(
-      {
-        apiVersion: V1,
-        services: {
-          a: { endpoints: ['http://127.0.0.1:1'], split: [{ service: 'a', weight: 1 }, { service: 'b', weight: 1 }] },
-          b: { endpoints: ['http://127.0.0.1:2'], split: [{ service: 'b', weight: 1 }, { service: 'c', weight: 1 }] },
-          c: { endpoints: ['http://127.0.0.1:3'] },
-        },
-      },
-      'test',
-    );
-    const split = policy.services.get('a')!.routing.split!;
-    expect(split.backends.map((b) => b.service)).to.deep.equal(['a', 'b', 'c']);
-    expect(split.backends.map((b) => b.upTo / split.total)).to.deep.equal([0.5, 0.75, 1]);
-  });
-});
