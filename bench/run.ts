@@ -5,7 +5,7 @@
  *                     [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--no-amplification] [--no-control-plane] [--no-telemetry]
  *                     [--no-resilience] [--json FILE]
  *
- * After the CPU tables it runs the pipeline-only bench and the TLS bench (bench/tls.ts: mTLS against
+ * After the CPU tables it runs the pipeline-only benches (bench/pipeline.ts, bench/routing.ts) and the TLS bench (bench/tls.ts: mTLS against
  * plain https, kept-alive and full handshakes) unless --only is given, the retry-amplification bench
  * (bench/amplification.ts) unless --no-amplification or --only is given, then the control plane bench
  * (bench/control-plane.ts: propagation to 1,000 watchers, memory at 1,000 and 10,000 idle watchers)
@@ -41,6 +41,7 @@ import {
 } from './harness.ts';
 import { formatAmplification, runAmplification } from './amplification.ts';
 import { runPipelineBench } from './pipeline.ts';
+import { runRoutingBench } from './routing.ts';
 import { runControlPlaneBench } from './control-plane.ts';
 import { runResilienceBench } from './resilience.ts';
 import { runReplicaBench } from './control-plane-replicas.ts';
@@ -206,6 +207,8 @@ async function main(): Promise<void> {
     if (!cfg.only) {
       log('pipeline only: in-memory transport');
       process.stdout.write('\n' + (await runPipelineBench(cfg.quick ? 3 : 7, cfg.quick ? 20_000 : 50_000)) + '\n');
+      log('routing: 50 routes matching by headers and a split vs one route');
+      process.stdout.write('\n' + (await runRoutingBench(cfg.quick ? 3 : 7, cfg.quick ? 20_000 : 50_000)) + '\n');
       log('TLS: mTLS against plain https, kept-alive and full handshakes (https upstream in a child process)');
       process.stdout.write('\n' + (await runTlsBench(cfg.quick, log)) + '\n');
     }

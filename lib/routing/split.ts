@@ -17,6 +17,7 @@ export function splitLayer(deps: LayerDeps): Middleware {
     const split = ctx.routing?.split;
     if (!split || req.origin) return next(req, ctx);
     const backend = pickBackend(split, deps.random());
+    if (backend === ctx.service) return next(req, ctx); // the service's own share: its own endpoints
     const endpoints = ctx.policyInForce.services.get(backend)?.endpoints ?? NO_ENDPOINTS;
     const attempt: CallContext = { ...ctx, backend, endpoints };
     // The endpoint layer notes where the attempt went, so that a retry can prefer another endpoint.
