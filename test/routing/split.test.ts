@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { writeFileSync } from 'node:fs';
 import type { PolicyDocument } from '../../lib/policy/types.ts';
 import { paymentsPolicy, revisionInForce, startTestControlPlane } from '../helpers/control-plane.ts';
 import { createMesh } from '../../lib/index.ts';
@@ -160,5 +161,23 @@ describe('traffic split through the control plane', function () {
     expect(JSON.stringify(bad.body)).to.include('services.payments.split[0].service: unknown service \\"nowhere\\"');
     await (await mesh.client('payments').fetch('/')).arrayBuffer();
     expect(canary.requests.length).to.equal(2);
+  });
+
+  it('a hand edit of the control plane\'s policy file that makes the split loop is refused; the weights in force stay', async () => {
+    const [stable, canary] = await Promise.all([h.server(), h.server()]);
+    const cp = await startTestControlPlane(canaryPolicy(stable, canary, [0, 100]), { logLevel: 'silent' });
+    h.closeWithServers(() => cp.close());
+    const mesh = createMesh({ controlPlane: cp.url, logLevel: 'silent', env: {}, random: seededRandom(9) });
+    h.closeWithServers(() => mesh.close());
+    await mesh.ready();
+    const before = cp.cp.revision();
+    const refused = cp.logger.next('policy file edit refused');
+    const looping = canaryPolicy(stable, canary, [50, 50]);
+    looping.services!['payments-canary'] = { endpoints: [canary.origin], split: [{ service: 'payments', weight: 1 }] };
+    writeFileSync(cp.policyFile, JSON.stringify(looping));
+    expect((await refused)?.error).to.contain('services.payments.split: the split loops: payments → payments-canary → payments');
+    expect(cp.cp.revision()).to.equal(before);
+    await (await mesh.client('payments').fetch('/')).arrayBuffer();
+    expect([stable.requests.length, canary.requests.length]).to.deep.equal([0, 1]);
   });
 });
