@@ -27,6 +27,7 @@ interface Instruments {
   readonly giveUps: Counter;
   readonly limited: Counter;
   readonly ejections: Counter;
+  readonly faults: Counter;
   readonly certificates: Counter;
   readonly circuitState: ObservableGauge;
   readonly certificateExpiry: ObservableGauge;
@@ -66,6 +67,7 @@ export class MeshMetrics {
       events.on('budgetExhausted', (e) => this.#get().budgetExhausted.add(1, labels(e.service, e.route))),
       events.on('giveUp', (e) => this.#get().giveUps.add(1, { ...labels(e.service, e.route), [ATTR.giveUp]: e.why })),
       events.on('limited', (e) => this.#get().limited.add(1, { ...labels(e.service, e.route), [ATTR.limit]: e.limit })),
+      events.on('fault', (e) => this.#get().faults.add(1, { ...labels(e.service, e.route), 'meshfetch.fault': e.kind })),
       events.on('ejection', (e) => {
         if (e.ejected) this.#get().ejections.add(1, labels(e.service, undefined));
       }),
@@ -90,6 +92,8 @@ export class MeshMetrics {
       [ATTR.caller]: this.#caller,
       [ATTR.service]: e.service,
     };
+    // Only when a split sent the attempt elsewhere: backends come from the policy, so the label stays bounded.
+    if (e.backend !== e.service) attributes[ATTR.backend] = e.backend;
     return this.#outcome(attributes, e);
   }
 
@@ -140,6 +144,7 @@ export class MeshMetrics {
       giveUps: counter('meshfetch.client.give_ups', 'Calls that ended with no further attempt, by reason'),
       limited: counter('meshfetch.client.limited', 'Calls refused by a concurrency or rate limit'),
       ejections: counter('meshfetch.client.endpoint.ejections', 'Endpoints ejected from load balancing'),
+      faults: counter('meshfetch.client.faults_injected', 'Aborts and delays injected by the policy (fault), by kind'),
       certificates: counter('meshfetch.tls.certificate.events', 'Certificate loads, rotations, refusals and expiry warnings'),
       circuitState,
       certificateExpiry,

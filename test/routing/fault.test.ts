@@ -90,6 +90,8 @@ describe('fault injection (real loopback upstream)', function () {
         ['meshfetch.fault_injected', 'abort', 500],
       ]);
       expect(up.requests.length).to.equal(0);
+      const faults = (await otel.collect()).get('meshfetch.client.faults_injected')!;
+      expect(faults.dataPoints.map((p) => [p.attributes['meshfetch.service'], p.attributes['meshfetch.fault'], p.value])).to.deep.equal([['up', 'abort', 1]]);
     } finally {
       await otel.uninstall();
     }

@@ -5,7 +5,7 @@ import { paymentsPolicy, revisionInForce, startTestControlPlane } from '../helpe
 import { createMesh } from '../../lib/index.ts';
 import { Harness, recordEvents } from '../helpers/fault-server.ts';
 import type { FaultServer } from '../helpers/fault-server.ts';
-import { installOtel } from '../helpers/otel.ts';
+import { histogramPoints, installOtel } from '../helpers/otel.ts';
 import { seededRandom } from '../helpers/seeded-random.ts';
 
 const V1 = 'meshfetch/v1' as const;
@@ -118,7 +118,7 @@ describe('traffic split (real loopback upstreams)', function () {
     expect([c1.requests.length, c2.requests.length]).to.deep.equal([50, 50]);
   });
 
-  it('spans name the logical service and the backend actually called', async () => {
+  it('spans and the attempt metric name the logical service and the backend actually called', async () => {
     const otel = installOtel();
     try {
       const [stable, canary] = await Promise.all([h.server(), h.server()]);
@@ -129,6 +129,8 @@ describe('traffic split (real loopback upstreams)', function () {
       expect(attempt.attributes).to.include({ 'meshfetch.service': 'payments', 'meshfetch.backend': 'payments-canary', 'server.port': Number(new URL(canary.origin).port) });
       const call = spans.find((s) => s.kind === 0)!;
       expect(call.attributes).to.include({ 'meshfetch.service': 'payments' });
+      const points = histogramPoints((await otel.collect()).get('http.client.request.duration'));
+      expect(points.map((p) => [p.attributes['meshfetch.service'], p.attributes['meshfetch.backend']])).to.deep.equal([['payments', 'payments-canary']]);
     } finally {
       await otel.uninstall();
     }
