@@ -104,14 +104,16 @@ export function compileRouting(
   const splitPath = `${path}.${byBackend ? 'backend' : 'split'}`;
   const entryPath = (i: number): string => (byBackend ? splitPath : `${splitPath}[${i}].service`);
   const split = entries === undefined ? inherited.split : compileSplit(entries, owner, splitPath, entryPath, services, problems);
-  const fault = layer.fault === undefined ? inherited.fault : (layer.fault as Fault | null) && { abort: null, delay: null, ...(layer.fault as Partial<Fault>) };
+  const written = layer.fault as Partial<Fault> | null | undefined;
+  if (written && written.abort === undefined && written.delay === undefined) problems.push(`${path}.fault: give abort, delay or both (null switches an inherited fault off)`);
+  const fault = written === undefined ? inherited.fault : written && { abort: written.abort ?? null, delay: written.delay ?? null };
   let mirror = inherited.mirror;
   if (layer.mirror !== undefined) {
-    const written = layer.mirror as { service: string; percent?: number } | null;
-    mirror = written && { service: written.service, percent: written.percent ?? 100 };
-    if (written) {
-      knownService(written.service, `${path}.mirror.service`, services, problems);
-      if (written.service === owner) problems.push(`${path}.mirror.service: a service cannot mirror its own traffic to itself`);
+    const target = layer.mirror as { service: string; percent?: number } | null;
+    mirror = target && { service: target.service, percent: target.percent ?? 100 };
+    if (target) {
+      knownService(target.service, `${path}.mirror.service`, services, problems);
+      if (target.service === owner) problems.push(`${path}.mirror.service: a service cannot mirror its own traffic to itself`);
     }
   }
   if (split === inherited.split && fault === inherited.fault && mirror === inherited.mirror) return inherited;

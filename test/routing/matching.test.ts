@@ -127,6 +127,11 @@ describe('routing validation: a bad document names the path and the policy in fo
     expect(problems(route({ 'x-a': { regex: '^(a+)+$' } }))).to.include('services.a.routes[0].match.headers.x-a.regex: "^(a+)+$" a repeated group');
     expect(problems(route({ 'x-a': { regex: '(a|aa)*' } }))).to.include('a repeated group');
     expect(problems(route({ 'x-a': { regex: '(a)\\1' } }))).to.include('backreferences are not allowed');
+    expect(problems(route({ 'x-a': { regex: '(?=a)a' } }))).to.include('lookahead and lookbehind are not allowed');
+    expect(problems(route({ 'x-a': { regex: '((ab)*c)+' } }))).to.include('a repeated group');
+    expect(problems(route({ 'x-a': { regex: '(a{2,})*' } }))).to.include('a repeated group');
+    expect(problems(route({ 'x-a': { regex: 'a'.repeat(257) } }))).to.include('longer than 256 characters');
+    expect(() => compilePolicy(route({ 'x-a': { regex: '^(ab){3}[+*]$' } }), 'test'), 'a fixed repeat, quantifiers inside a class').not.to.throw();
     expect(() => compilePolicy(route({ 'x-a': { regex: '^(eu|us)-[a-z]+-[0-9]+$' } }), 'test')).not.to.throw();
   });
 
@@ -134,6 +139,11 @@ describe('routing validation: a bad document names the path and the policy in fo
     const looping = base({ split: [{ service: 'a', weight: 1 }, { service: 'b', weight: 1 }] }, { b: { endpoints: ['http://127.0.0.1:2'], split: [{ service: 'a', weight: 1 }] } });
     expect(problems(looping)).to.include('services.a.split: the split loops: a → b → a');
     expect(() => compilePolicy(base({ split: [{ service: 'a', weight: 9 }, { service: 'b', weight: 1 }] }), 'test')).not.to.throw();
+  });
+
+  it('a fault that gives neither abort nor delay; a service mirroring to itself', () => {
+    expect(problems(base({ fault: {} }))).to.include('services.a.fault: give abort, delay or both');
+    expect(problems(base({ mirror: { service: 'a' } }))).to.include('services.a.mirror.service: a service cannot mirror its own traffic to itself');
   });
 
   it('path and prefix together, split and backend together', () => {
