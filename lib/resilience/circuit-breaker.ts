@@ -93,6 +93,11 @@ export class DestinationBreaker implements IdleEntry {
     return next(req, ctx).then(this.#healthyAnswer, this.#healthyFailure);
   }
 
+  /** Whether a call now would be refused without being sent (open, and not yet due for a probe). */
+  refuses(now: number): boolean {
+    return this.state === 'open' && now < this.#openUntil;
+  }
+
   idle(now: number): boolean {
     return now - this.lastUsed > this.#settings.window + this.#settings.resetTimeout;
   }

@@ -118,6 +118,39 @@ describe('traffic split (real loopback upstreams)', function () {
     expect([c1.requests.length, c2.requests.length]).to.deep.equal([50, 50]);
   });
 
+  it('a backend\'s own circuit breaker opens on its failures and its share goes to the other backends until it probes again', async () => {
+    const canary = await h.server([], { status: 503 });
+    const stable = await h.server();
+    const policy = canaryPolicy(stable, canary, [50, 50], { retry: null, circuitBreaker: null });
+    policy.services!['payments-canary'] = {
+      endpoints: [canary.origin],
+      circuitBreaker: { volumeThreshold: 5, errorThresholdPercentage: 50, resetTimeout: '1h' },
+      outlierDetection: null,
+    };
+    const clock = h.fakeClock(['Date']);
+    const mesh = h.mesh(policy, { random: seededRandom(13) });
+    const events = recordEvents(mesh);
+    while (!events.circuit.some((e) => e.state === 'open') && canary.requests.length < 50) await (await mesh.client('payments').fetch('/')).arrayBuffer();
+    expect(events.circuit.map((e) => [e.service, e.state])).to.deep.equal([['payments-canary', 'open']]);
+    const sentToCanary = canary.requests.length;
+    expect(sentToCanary).to.be.within(5, 10);
+    const statuses: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      const res = await mesh.client('payments').fetch('/');
+      await res.arrayBuffer();
+      statuses.push(res.status);
+    }
+    expect(statuses.every((status) => status === 200)).to.equal(true);
+    expect(canary.requests.length).to.equal(sentToCanary);
+    expect(mesh.stats().services['payments-canary']!.breaker).to.equal('open');
+    // Past its reset timeout, the canary's next pick is a half-open probe; it fails, and the circuit opens again.
+    clock.tick(3_600_001);
+    for (let i = 0; i < 100; i++) await (await mesh.client('payments').fetch('/')).arrayBuffer();
+    expect(canary.requests.length).to.equal(sentToCanary + 1);
+    expect(events.circuit.map((e) => e.state)).to.deep.equal(['open', 'half-open', 'open']);
+    events.dispose();
+  });
+
   it('spans and the attempt metric name the logical service and the backend actually called', async () => {
     const otel = installOtel();
     try {
