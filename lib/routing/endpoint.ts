@@ -5,6 +5,7 @@ import type { CallContext, Middleware, MeshRequest, MeshResponse } from '../pipe
 import type { Endpoint } from '../policy/compile.ts';
 import { ServiceBalancer } from './balancer.ts';
 import { noEndpointsError } from './no-endpoints.ts';
+import { backendPolicy } from './split.ts';
 
 function toEndpoint(req: MeshRequest, endpoint: Endpoint): MeshRequest {
   return { ...req, origin: endpoint.origin, path: endpoint.basePath ? endpoint.basePath + req.path : req.path };
@@ -34,7 +35,7 @@ export function endpointLayer(deps: LayerDeps): Middleware {
     const started = performance.now();
     // A split's attempt is balanced by its backend's balancer, by the backend's balancing and outlier policy.
     const balancer = balancers.get(ctx.backend === undefined ? ctx : { service: ctx.backend, endpoints });
-    const policy = ctx.backend === undefined ? ctx.policy : (ctx.policyInForce.services.get(ctx.backend)?.policy ?? ctx.policy);
+    const policy = backendPolicy(ctx);
     const picked = balancer.pick(endpoints, ctx.lastEndpoint, policy, deps.random, started);
     ctx.lastEndpoint = picked.endpoint.url;
     picked.state.pending++;

@@ -1,12 +1,21 @@
 import type { LayerDeps } from '../pipeline/layers.ts';
 import type { CallContext, Handler, Middleware, MeshRequest, MeshResponse } from '../pipeline/types.ts';
 import type { CompiledService, Endpoint } from '../policy/compile.ts';
+import type { CallPolicy } from '../policy/types.ts';
 import { DestinationBreaker } from '../resilience/circuit-breaker.ts';
 import { IdleMap } from '../resilience/idle-map.ts';
 import { pickBackend } from './actions.ts';
 import type { Split } from './actions.ts';
 
 const NO_ENDPOINTS: readonly Endpoint[] = [];
+
+/**
+ * The policy of the service an attempt is actually sent to: a split's backend's own (for what belongs
+ * to the backend: balancing, outlier detection, tls.mode), else the call's.
+ */
+export function backendPolicy(ctx: CallContext): CallPolicy {
+  return ctx.backend === undefined ? ctx.policy : (ctx.policyInForce.services.get(ctx.backend)?.policy ?? ctx.policy);
+}
 /** How often, at most, an attempt walks the backend breakers to drop idle ones. */
 const SWEEP_MS = 10_000;
 
