@@ -143,6 +143,12 @@ export function compileMatches<T>(
 ): CompiledMatch<T>[] {
   const matches: CompiledMatch<T>[] = [];
   const templates: (string | null)[] = [];
+  const compiled = new Map<string, RegExp>();
+  const templateRegex = (template: string): RegExp => {
+    let regex = compiled.get(template);
+    if (!regex) compiled.set(template, (regex = compileTemplate(template)));
+    return regex;
+  };
   routes.forEach(({ doc, target }, i) => {
     (doc.match as MatchBlock[]).forEach((block, j) => {
       const where = `${path}.routes[${i}].match${(doc.match as MatchBlock[]).length > 1 ? `[${j}]` : ''}`;
@@ -150,7 +156,7 @@ export function compileMatches<T>(
       matches.push({
         target,
         methods: block.method === undefined ? null : new Set([block.method].flat()),
-        template: block.path === undefined ? null : compileTemplate(block.path),
+        template: block.path === undefined ? null : templateRegex(block.path),
         prefix: block.path === undefined ? (block.prefix ?? '/') : null,
         headers: compileValues(block.headers, `${where}.headers`, true, problems),
         query: compileValues(block.query, `${where}.query`, false, problems),

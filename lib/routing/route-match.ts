@@ -72,9 +72,13 @@ export function firstMatch<T>(matches: readonly CompiledMatch<T>[], method: stri
   const q = path.indexOf('?');
   const bare = q === -1 ? path : path.slice(0, q);
   let query: URLSearchParams | undefined;
+  // Blocks that share a template share its RegExp (compileMatches), and equal templates rank side by
+  // side: the last test's answer is reused.
+  let tested: RegExp | null = null;
+  let passed = false;
   for (const m of matches) {
     if (m.methods !== null && !m.methods.has(method)) continue;
-    if (m.template !== null ? !m.template.test(bare) : !underPrefix(bare, m.prefix!)) continue;
+    // Header comparisons are cheaper than a path regex, so they go first; the outcome is the same.
     let ok = true;
     for (const [name, expected] of m.headers) {
       if (!headerMatches(expected, headers[name])) {
@@ -83,6 +87,13 @@ export function firstMatch<T>(matches: readonly CompiledMatch<T>[], method: stri
       }
     }
     if (!ok) continue;
+    if (m.template !== null) {
+      if (m.template !== tested) {
+        tested = m.template;
+        passed = m.template.test(bare);
+      }
+      if (!passed) continue;
+    } else if (!underPrefix(bare, m.prefix!)) continue;
     if (m.query.length > 0) {
       query ??= new URLSearchParams(q === -1 ? '' : path.slice(q + 1));
       for (const [name, expected] of m.query) {
