@@ -30,7 +30,12 @@ export interface StatsView {
   readonly edges: EdgeStats[];
   /** Per edge and route, busiest first. */
   readonly routes: EdgeStats[];
+  /** Per destination route, merged over every caller, busiest first. */
+  readonly serviceRoutes: RouteStats[];
 }
+
+/** One route of a destination service, merged over all its callers. */
+export type RouteStats = Omit<EdgeStats, 'from' | 'route'> & { route: string };
 
 export interface AggregatorOptions {
   /** An instance whose latest report is older than this is forgotten (ms; default 30 s, three missed reports). */
@@ -38,6 +43,14 @@ export interface AggregatorOptions {
   /** Instances kept at once (default 10,000); past it the one heard from longest ago is forgotten. */
   readonly maxInstances?: number;
   readonly now?: () => number;
+}
+
+interface Group {
+  readonly from: string | undefined;
+  readonly to: string;
+  readonly route: string | undefined;
+  readonly figures: GoldenFigures[];
+  readonly instances: Set<string>;
 }
 
 interface Held {
@@ -88,10 +101,10 @@ export class ReportAggregator {
     const key = `${Math.floor(now / 1_000)}|${query.window}|${query.from}|${query.to}|${query.route}`;
     if (this.#cached?.key === key) return this.#cached.view;
     this.#expire(now);
-    const byEdge = new Map<string, { from: string; to: string; route?: string; figures: GoldenFigures[]; instances: Set<string> }>();
-    const add = (groupKey: string, from: string, to: string, route: string | undefined, instance: string, edge: EdgeReport): void => {
+    const byEdge = new Map<string, Group>();
+    const add = (groupKey: string, from: string | undefined, to: string, route: string | undefined, instance: string, edge: EdgeReport): void => {
       let group = byEdge.get(groupKey);
-      if (!group) byEdge.set(groupKey, (group = { from, to, ...(route !== undefined && { route }), figures: [], instances: new Set() }));
+      if (!group) byEdge.set(groupKey, (group = { from, to, route, figures: [], instances: new Set() }));
       group.figures.push(figuresOfEdge(edge));
       group.instances.add(instance);
     };
@@ -105,17 +118,20 @@ export class ReportAggregator {
         if (query.route !== undefined && edge.route !== query.route) continue;
         add(`${held.service}\n${edge.to}`, held.service, edge.to, undefined, instance, edge);
         add(`${held.service}\n${edge.to}\n${edge.route}`, held.service, edge.to, edge.route, instance, edge);
+        add(`\n${edge.to}\n${edge.route}`, undefined, edge.to, edge.route, instance, edge);
       }
     }
     const edges: EdgeStats[] = [];
     const routes: EdgeStats[] = [];
-    for (const group of byEdge.values()) {
-      const { sketch: _sketch, giveUps: _giveUps, budgetExhausted: _budget, limited: _limited, ...figures } = mergeFigures(group.figures);
-      const stats: EdgeStats = { from: group.from, to: group.to, ...(group.route !== undefined && { route: group.route }), ...figures, instances: group.instances.size };
-      (group.route === undefined ? edges : routes).push(stats);
+    const serviceRoutes: RouteStats[] = [];
+    for (const { from, to, route, figures, instances } of byEdge.values()) {
+      const { sketch: _sketch, giveUps: _giveUps, budgetExhausted: _budget, limited: _limited, ...merged } = mergeFigures(figures);
+      if (from === undefined) serviceRoutes.push({ to, route: route!, ...merged, instances: instances.size });
+      else if (route === undefined) edges.push({ from, to, ...merged, instances: instances.size });
+      else routes.push({ from, to, route, ...merged, instances: instances.size });
     }
-    const busiest = (a: EdgeStats, b: EdgeStats): number => b.requests - a.requests || a.from.localeCompare(b.from) || a.to.localeCompare(b.to);
-    const view: StatsView = { window: query.window, at: now, instances: counted.size, edges: edges.sort(busiest), routes: routes.sort(busiest) };
+    const busiest = (a: { requests: number; to: string }, b: { requests: number; to: string }): number => b.requests - a.requests || a.to.localeCompare(b.to);
+    const view: StatsView = { window: query.window, at: now, instances: counted.size, edges: edges.sort(busiest), routes: routes.sort(busiest), serviceRoutes: serviceRoutes.sort(busiest) };
     this.#cached = { key, view };
     return view;
   }
