@@ -20,19 +20,18 @@ export function millis(ms: number | undefined): string {
 }
 
 /**
- * Rows of cells in aligned columns that fit `maxWidth`: columns in `shrinkable` (names) are cut with
- * "…" down to `minWidth`, widest first, and then the gaps narrow from two spaces to one.
+ * Rows of cells in aligned columns that fit `maxWidth`: the gaps narrow from two spaces to one, and
+ * then columns in `shrinkable` (names) are cut with "…", widest first, down to `minWidth`.
  */
 export function fittedTable(rows: string[][], shrinkable: readonly number[], maxWidth = 80, minWidth = 6): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const total = (gap: number): number => widths.reduce((a, b) => a + b, 0) + gap * (widths.length - 1);
-  for (;;) {
-    if (total(2) <= maxWidth) break;
+  const gap = total(2) <= maxWidth ? 2 : 1;
+  while (total(gap) > maxWidth && shrinkable.length > 0) {
     const widest = shrinkable.reduce((a, b) => (widths[b]! > widths[a]! ? b : a), shrinkable[0]!);
     if (widths[widest]! <= minWidth) break;
     widths[widest]!--;
   }
-  const gap = total(2) <= maxWidth ? '  ' : ' ';
   const fit = (cell: string, width: number): string => (cell.length > width ? `${cell.slice(0, width - 1)}…` : cell.padEnd(width));
-  return rows.map((row) => row.map((cell, i) => fit(cell, widths[i]!)).join(gap).trimEnd()).join('\n');
+  return rows.map((row) => row.map((cell, i) => fit(cell, widths[i]!)).join(' '.repeat(gap)).trimEnd()).join('\n');
 }

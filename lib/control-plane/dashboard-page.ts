@@ -13,16 +13,16 @@ export const DASHBOARD_PAGE = `<!doctype html>
   body { font: 14px/1.4 system-ui, sans-serif; margin: 0; color: #1d2330; background: #f6f7f9; }
   header { display: flex; gap: 24px; align-items: baseline; padding: 12px 20px; background: #1d2330; color: #fff; }
   header h1 { font-size: 18px; margin: 0; }
-  main { padding: 16px 20px; display: grid; gap: 16px; grid-template-columns: minmax(320px, 1fr) minmax(420px, 1.4fr); }
-  section { background: #fff; border: 1px solid #dde1e7; border-radius: 6px; padding: 12px; }
+  main { padding: 16px 20px; display: grid; gap: 16px; grid-template-columns: minmax(300px, 1fr) minmax(0, 1.5fr); }
+  section { background: #fff; border: 1px solid #dde1e7; border-radius: 6px; padding: 12px; overflow-x: auto; }
   section.wide { grid-column: 1 / -1; }
   h2 { font-size: 14px; margin: 0 0 8px; }
   table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-  th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eef0f3; white-space: nowrap; }
+  th, td { text-align: left; padding: 4px 6px; border-bottom: 1px solid #eef0f3; white-space: nowrap; }
   td.n { text-align: right; }
   .ok { color: #2e7d32; } .warn { color: #b26a00; } .bad { color: #c62828; } .none { color: #7a8190; }
   #status { margin-left: auto; font-size: 12px; }
-  svg text { font-size: 12px; }
+  svg text { font-size: 11px; }
 </style>
 </head>
 <body>
@@ -78,7 +78,7 @@ function drawGraph(edges) {
     const angle = (2 * Math.PI * i) / names.length - Math.PI / 2;
     return [name, { x: 240 + 140 * Math.cos(angle), y: 180 + 130 * Math.sin(angle) }];
   }));
-  const R = 28;
+  const R = 36;
   for (const edge of edges) {
     const a = place.get(edge.from), b = place.get(edge.to);
     const dx = b.x - a.x, dy = b.y - a.y, length = Math.hypot(dx, dy) || 1;

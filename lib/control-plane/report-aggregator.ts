@@ -63,14 +63,13 @@ interface Held {
  * The latest report of every live instance, merged on read into per-edge and per-route figures.
  * A report covers its instance's whole stats window, so the latest one replaces the one before; an
  * instance silent for `ttl` ages out. The instances map is kept in order of arrival, so ageing out
- * and eviction take from its front. Reads of the same query with no report in between, within one second, share one merge.
+ * and eviction take from its front. Sketches are decoded and merged only on read.
  */
 export class ReportAggregator {
   readonly #held = new Map<string, Held>();
   readonly #ttl: number;
   readonly #maxInstances: number;
   readonly #now: () => number;
-  #cached: { key: string; view: StatsView } | undefined;
 
   constructor(options: AggregatorOptions = {}) {
     this.#ttl = options.ttl ?? 30_000;
@@ -84,7 +83,6 @@ export class ReportAggregator {
 
   ingest(report: StatsReport): void {
     const now = this.#now();
-    this.#cached = undefined;
     this.#held.delete(report.instance);
     if (this.#held.size >= this.#maxInstances) this.#held.delete(this.#held.keys().next().value!);
     this.#held.set(report.instance, { service: report.service, receivedAt: now, edges: report.edges });
@@ -98,8 +96,6 @@ export class ReportAggregator {
 
   view(query: StatsQuery): StatsView {
     const now = this.#now();
-    const key = `${Math.floor(now / 1_000)}|${query.window}|${query.from}|${query.to}|${query.route}`;
-    if (this.#cached?.key === key) return this.#cached.view;
     this.#expire(now);
     const byEdge = new Map<string, Group>();
     const add = (groupKey: string, from: string | undefined, to: string, route: string | undefined, instance: string, edge: EdgeReport): void => {
@@ -132,7 +128,6 @@ export class ReportAggregator {
     }
     const busiest = (a: { requests: number; to: string }, b: { requests: number; to: string }): number => b.requests - a.requests || a.to.localeCompare(b.to);
     const view: StatsView = { window: query.window, at: now, instances: counted.size, edges: edges.sort(busiest), routes: routes.sort(busiest), serviceRoutes: serviceRoutes.sort(busiest) };
-    this.#cached = { key, view };
     return view;
   }
 

@@ -5,6 +5,7 @@ import { readBody, sendJson } from './http.ts';
 import type { ReportAggregator, StatsQuery } from './report-aggregator.ts';
 import { parseNameFilter, parseStatsReport, parseWindow } from './report-parse.ts';
 import type { Router } from './router.ts';
+import type { Logger } from '../log.ts';
 
 /** A report names at most 512 edges of a few hundred bytes each; this leaves room and no more. */
 const MAX_REPORT_BYTES = 512 * 1_024;
@@ -17,6 +18,7 @@ export interface ReportRoutesDeps {
   readonly aggregator: ReportAggregator;
   readonly clients: ClientRegistry;
   readonly revision: () => string;
+  readonly logger: Logger;
   /** Milliseconds between dashboard updates (default 2000). */
   readonly dashboardInterval?: number | undefined;
 }
@@ -34,7 +36,9 @@ function statsQuery(query: URLSearchParams, fallbackWindow: number): StatsQuery 
 export function addReportRoutes(router: Router, deps: ReportRoutesDeps): { close(): void } {
   const { aggregator } = deps;
   router.add('POST', '/v1/reports', async (req, res) => {
-    aggregator.ingest(parseStatsReport((await readBody(req, MAX_REPORT_BYTES)).toString('utf8')));
+    const report = parseStatsReport((await readBody(req, MAX_REPORT_BYTES)).toString('utf8'));
+    aggregator.ingest(report);
+    deps.logger.debug('stats report', { service: report.service, instance: report.instance, edges: report.edges.length, requests: report.edges.reduce((n, e) => n + e.requests, 0) });
     res.writeHead(204).end();
   });
 

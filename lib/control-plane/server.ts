@@ -100,7 +100,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   addClientRoutes(router, clients, metrics, logger);
   const aggregator = new ReportAggregator({ ttl: options.reportTtl });
   registerAggregatedMetrics(metrics.registry, aggregator);
-  const reports = addReportRoutes(router, { aggregator, clients, revision: () => store.current().revision, dashboardInterval: options.dashboardInterval });
+  const reports = addReportRoutes(router, { aggregator, clients, revision: () => store.current().revision, logger, dashboardInterval: options.dashboardInterval });
   router.add('GET', '/healthz', (_req, res) => {
     const healthy = store.healthy();
     sendJson(res, healthy ? 200 : 503, { status: healthy ? 'ok' : 'degraded', revision: store.current().revision, watchers: hub.size });
