@@ -1,6 +1,5 @@
-import { mergeFigures } from '../telemetry/figures.ts';
 import type { GoldenFigures } from '../telemetry/figures.ts';
-import { figuresOfEdge } from '../telemetry/report.ts';
+import { EdgeMerger } from '../telemetry/report.ts';
 import type { EdgeReport, StatsReport } from '../telemetry/report.ts';
 
 /** Merged figures for one edge (caller → destination), or one route of it when `route` is set. */
@@ -49,7 +48,7 @@ interface Group {
   readonly from: string | undefined;
   readonly to: string;
   readonly route: string | undefined;
-  readonly figures: GoldenFigures[];
+  readonly merger: EdgeMerger;
   readonly instances: Set<string>;
 }
 
@@ -63,7 +62,7 @@ interface Held {
  * The latest report of every live instance, merged on read into per-edge and per-route figures.
  * A report covers its instance's whole stats window, so the latest one replaces the one before; an
  * instance silent for `ttl` ages out. The instances map is kept in order of arrival, so ageing out
- * and eviction take from its front. Sketches are decoded and merged only on read.
+ * and eviction take from its front. Latency bins are added into sketches only on read.
  */
 export class ReportAggregator {
   readonly #held = new Map<string, Held>();
@@ -100,8 +99,8 @@ export class ReportAggregator {
     const byEdge = new Map<string, Group>();
     const add = (groupKey: string, from: string | undefined, to: string, route: string | undefined, instance: string, edge: EdgeReport): void => {
       let group = byEdge.get(groupKey);
-      if (!group) byEdge.set(groupKey, (group = { from, to, route, figures: [], instances: new Set() }));
-      group.figures.push(figuresOfEdge(edge));
+      if (!group) byEdge.set(groupKey, (group = { from, to, route, merger: new EdgeMerger(), instances: new Set() }));
+      group.merger.add(edge);
       group.instances.add(instance);
     };
     const counted = new Set<string>();
@@ -120,8 +119,8 @@ export class ReportAggregator {
     const edges: EdgeStats[] = [];
     const routes: EdgeStats[] = [];
     const serviceRoutes: RouteStats[] = [];
-    for (const { from, to, route, figures, instances } of byEdge.values()) {
-      const { sketch: _sketch, giveUps: _giveUps, budgetExhausted: _budget, limited: _limited, ...merged } = mergeFigures(figures);
+    for (const { from, to, route, merger, instances } of byEdge.values()) {
+      const { sketch: _sketch, giveUps: _giveUps, budgetExhausted: _budget, limited: _limited, ...merged } = merger.figures();
       if (from === undefined) serviceRoutes.push({ to, route: route!, ...merged, instances: instances.size });
       else if (route === undefined) edges.push({ from, to, ...merged, instances: instances.size });
       else routes.push({ from, to, route, ...merged, instances: instances.size });

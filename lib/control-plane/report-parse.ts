@@ -2,7 +2,7 @@ import type { CircuitState } from '../events.ts';
 import { parseDuration } from '../policy/duration.ts';
 import { isPlainObject } from '../policy/schema.ts';
 import { OTHER } from '../telemetry/stats.ts';
-import { decodeSketch, newSketch } from '../telemetry/tally.ts';
+import type { SketchBins } from '../telemetry/tally.ts';
 import { EDGE_COUNTS, MAX_REPORT_EDGES } from '../telemetry/report.ts';
 import type { EdgeReport, StatsReport } from '../telemetry/report.ts';
 import { CLIENT_IDENTITY } from './clients.ts';
@@ -10,9 +10,10 @@ import { Refusal } from './http.ts';
 
 const BREAKER_STATES: readonly CircuitState[] = ['closed', 'half-open', 'open'];
 const ROUTE_NAME = /^[^\p{Cc}]{1,128}$/u;
-/** A DDSketch of 1,024 bins encodes well under this. */
-const MAX_SKETCH_CHARS = 16_384;
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** The client's sketches collapse to at most 1,024 bins. */
+const MAX_BINS = 1_024;
+/** Keys of 1 %-accuracy bins from 1e-9 ms to 1e12 ms lie well within this. */
+const MAX_KEY = 5_000;
 const MAX_COUNT = 1e12;
 
 function invalid(where: string, expected: string): never {
@@ -23,14 +24,13 @@ const isCount = (value: unknown): value is number => Number.isInteger(value) && 
 
 function parseEdge(value: unknown, where: string): EdgeReport {
   if (!isPlainObject(value)) invalid(where, 'an object');
-  const { to, route, breaker, sketch, windowMs } = value;
+  const { to, route, breaker, latency, windowMs } = value;
   if (typeof to !== 'string' || (to !== OTHER && !CLIENT_IDENTITY.test(to))) invalid(`${where}.to`, 'a service name');
   if (typeof route !== 'string' || !ROUTE_NAME.test(route)) invalid(`${where}.route`, 'a route name of 1 to 128 characters');
   if (!BREAKER_STATES.includes(breaker as CircuitState)) invalid(`${where}.breaker`, `one of ${BREAKER_STATES.join(', ')}`);
-  if (sketch !== null && (typeof sketch !== 'string' || sketch.length > MAX_SKETCH_CHARS || !BASE64.test(sketch))) invalid(`${where}.sketch`, 'a base64 DDSketch or null');
-  if (sketch !== null && !mergesWithOurs(sketch)) invalid(`${where}.sketch`, 'a DDSketch with meshfetch\'s mapping (1 % relative accuracy)');
+  if (latency !== null && !isBins(latency)) invalid(`${where}.latency`, `null or { zero, key, counts } with at most ${MAX_BINS} whole-number counts`);
   if (!isCount(windowMs) || windowMs < 1_000) invalid(`${where}.windowMs`, 'whole milliseconds >= 1000');
-  const edge = { to, route, breaker, sketch, windowMs } as EdgeReport;
+  const edge = { to, route, breaker, latency, windowMs } as EdgeReport;
   for (const name of EDGE_COUNTS) {
     const count = value[name];
     if (!isCount(count)) invalid(`${where}.${name}`, 'a whole number >= 0');
@@ -39,14 +39,10 @@ function parseEdge(value: unknown, where: string): EdgeReport {
   return edge;
 }
 
-/** Decoded and merged once on the way in, so that a sketch that cannot merge is refused here and never breaks a read. */
-function mergesWithOurs(encoded: string): boolean {
-  try {
-    newSketch().merge(decodeSketch(encoded));
-    return true;
-  } catch {
-    return false;
-  }
+function isBins(value: unknown): value is SketchBins {
+  if (!isPlainObject(value)) return false;
+  const { zero, key, counts } = value;
+  return isCount(zero) && Number.isInteger(key) && Math.abs(key as number) <= MAX_KEY && Array.isArray(counts) && counts.length <= MAX_BINS && counts.every(isCount);
 }
 
 /** A POST /v1/reports body, checked field by field; the first problem is refused with 400 naming where it is. */

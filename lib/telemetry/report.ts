@@ -1,6 +1,9 @@
 import type { CircuitState } from '../events.ts';
+import { describe, worstBreaker } from './figures.ts';
 import type { GoldenFigures } from './figures.ts';
 import type { MeshStatsSnapshot } from './stats.ts';
+import { addBins, decodeSketch, newSketch, newTally, sketchBins } from './tally.ts';
+import type { SketchBins, Tally } from './tally.ts';
 
 /** One edge (caller → destination service, route) as a client reports it: counts and the latency sketch, nothing derived. */
 export interface EdgeReport {
@@ -16,8 +19,8 @@ export interface EdgeReport {
   retries: number;
   hedges: number;
   breaker: CircuitState;
-  /** DDSketch protobuf, base64; null with no calls. */
-  sketch: string | null;
+  /** The latency sketch's bins (ms); null with no calls. */
+  latency: SketchBins | null;
   /** Milliseconds the counts cover. */
   windowMs: number;
 }
@@ -44,7 +47,8 @@ export function reportOf(snapshot: MeshStatsSnapshot, instance: string): StatsRe
         to, route,
         requests: f.requests, successes: f.successes, failures: f.failures, cancelled: f.cancelled,
         attempts: f.attempts, attemptSuccesses: f.attemptSuccesses, attemptFailures: f.attemptFailures,
-        retries: f.retries, hedges: f.hedges, breaker: f.breaker, sketch: f.sketch, windowMs: f.windowMs,
+        retries: f.retries, hedges: f.hedges, breaker: f.breaker, windowMs: f.windowMs,
+        latency: f.sketch === null ? null : sketchBins(decodeSketch(f.sketch)),
       });
     }
   }
@@ -52,13 +56,24 @@ export function reportOf(snapshot: MeshStatsSnapshot, instance: string): StatsRe
   return { service: snapshot.caller, instance, edges };
 }
 
-/** An edge's counts as golden figures (the derived fields left for mergeFigures to compute), so that reports merge. */
-export function figuresOfEdge(edge: EdgeReport): GoldenFigures {
-  return {
-    requests: edge.requests, rate: edge.requests / (edge.windowMs / 1_000),
-    successes: edge.successes, failures: edge.failures, cancelled: edge.cancelled, successRate: null,
-    attempts: edge.attempts, attemptSuccesses: edge.attemptSuccesses, attemptFailures: edge.attemptFailures, attemptSuccessRate: null,
-    latency: null, retries: edge.retries, hedges: edge.hedges, budgetExhausted: 0, limited: 0, giveUps: {},
-    breaker: edge.breaker, sketch: edge.sketch, windowMs: edge.windowMs,
-  };
+/** Edges of the same destination from many reports, merged: counts add, bins add into one sketch, rates add. */
+export class EdgeMerger {
+  readonly #tally: Tally = newTally();
+  #rate = 0;
+  #windowMs = 0;
+  readonly #breakers: CircuitState[] = [];
+
+  add(edge: EdgeReport): void {
+    for (const name of EDGE_COUNTS) this.#tally[name] += edge[name];
+    if (edge.latency) addBins((this.#tally.latency ??= newSketch()), edge.latency);
+    this.#rate += edge.requests / (edge.windowMs / 1_000);
+    this.#windowMs = Math.max(this.#windowMs, edge.windowMs);
+    this.#breakers.push(edge.breaker);
+  }
+
+  figures(): GoldenFigures {
+    const merged = describe(this.#tally, this.#windowMs || 1_000, worstBreaker(this.#breakers));
+    merged.rate = this.#rate;
+    return merged;
+  }
 }

@@ -93,13 +93,13 @@ const badReport = fc
   .map((report) => ({ kind: 'bad report', method: 'POST', path: '/v1/clients/report', headers: { 'content-type': 'application/json' }, body: JSON.stringify(report), expect: 400 }));
 
 /** A stats report wrong somewhere: a bad identity, edges that are not edges, a count that is not a count. */
-const goodEdge = { to: 'payments', route: 'charge', requests: 1, successes: 1, failures: 0, cancelled: 0, attempts: 1, attemptSuccesses: 1, attemptFailures: 0, retries: 0, hedges: 0, breaker: 'closed', sketch: null, windowMs: 60_000 };
+const goodEdge = { to: 'payments', route: 'charge', requests: 1, successes: 1, failures: 0, cancelled: 0, attempts: 1, attemptSuccesses: 1, attemptFailures: 0, retries: 0, hedges: 0, breaker: 'closed', latency: null, windowMs: 60_000 };
 const badStatsReport = fc
   .oneof(
     fc.record({ service: fc.string().filter((s) => !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(s)), instance: fc.constant('i-1'), edges: fc.constant([]) }),
     fc.record({ service: fc.constant('checkout'), instance: fc.constant('i-1'), edges: fc.array(fc.jsonValue().filter((v) => v !== null && typeof v !== 'object'), { minLength: 1, maxLength: 3 }) }),
-    fc.record({ service: fc.constant('checkout'), instance: fc.constant('i-1'), edges: fc.tuple(fc.constantFrom(...Object.keys(goodEdge)), fc.jsonValue()).filter(([key, value]) => key !== 'sketch' && key !== 'windowMs' || value !== null).map(([key, value]) => [{ ...goodEdge, [key]: typeof value === 'number' ? -1 - Math.abs(value) : { bad: value } }]) }),
-    fc.record({ service: fc.constant('checkout'), instance: fc.constant('i-1'), edges: fc.string({ minLength: 1, maxLength: 60 }).map((sketch) => [{ ...goodEdge, sketch: `${sketch}!` }]) }),
+    fc.record({ service: fc.constant('checkout'), instance: fc.constant('i-1'), edges: fc.tuple(fc.constantFrom(...Object.keys(goodEdge)), fc.jsonValue()).filter(([key, value]) => key !== 'latency' || value !== null).map(([key, value]) => [{ ...goodEdge, [key]: typeof value === 'number' ? -1 - Math.abs(value) : { bad: value } }]) }),
+    fc.record({ service: fc.constant('checkout'), instance: fc.constant('i-1'), edges: fc.record({ zero: fc.integer({ max: -1 }), key: fc.integer(), counts: fc.array(fc.integer()) }).map((latency) => [{ ...goodEdge, latency }]) }),
   )
   .map((report) => ({ kind: 'bad stats report', method: 'POST', path: '/v1/reports', headers: { 'content-type': 'application/json' }, body: JSON.stringify(report), expect: 400 }));
 

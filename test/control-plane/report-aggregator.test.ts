@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import FakeTimers from '@sinonjs/fake-timers';
 import { ReportAggregator } from '../../lib/control-plane/report-aggregator.ts';
 import type { StatsView } from '../../lib/control-plane/report-aggregator.ts';
-import { encodeSketch, newSketch } from '../../lib/telemetry/tally.ts';
+import { newSketch, sketchBins } from '../../lib/telemetry/tally.ts';
 import type { EdgeReport, StatsReport } from '../../lib/telemetry/report.ts';
 import { paymentsPolicy, startTestControlPlane } from '../helpers/control-plane.ts';
 
@@ -11,7 +11,7 @@ function edge(to: string, route: string, requests: number, latencies: number[], 
   for (const ms of latencies) sketch.accept(ms);
   return {
     to, route, requests, successes: requests, failures: 0, cancelled: 0, attempts: requests, attemptSuccesses: requests, attemptFailures: 0,
-    retries: 0, hedges: 0, breaker: 'closed', sketch: latencies.length > 0 ? encodeSketch(sketch) : null, windowMs: 60_000, ...extra,
+    retries: 0, hedges: 0, breaker: 'closed', latency: latencies.length > 0 ? sketchBins(sketch) : null, windowMs: 60_000, ...extra,
   };
 }
 

@@ -206,7 +206,7 @@ describe('visibility: three services report through one control plane', function
       // Live: a new caller's report appears without a reload.
       const loads: unknown[] = [];
       page.on('load', (p) => loads.push(p));
-      const report = { service: 'ops', instance: 'ops-1', edges: [{ to: 'payments', route: 'charge', requests: 3, successes: 2, failures: 1, cancelled: 0, attempts: 3, attemptSuccesses: 2, attemptFailures: 1, retries: 0, hedges: 0, breaker: 'open', sketch: null, windowMs: 60_000 }] };
+      const report = { service: 'ops', instance: 'ops-1', edges: [{ to: 'payments', route: 'charge', requests: 3, successes: 2, failures: 1, cancelled: 0, attempts: 3, attemptSuccesses: 2, attemptFailures: 1, retries: 0, hedges: 0, breaker: 'open', latency: null, windowMs: 60_000 }] };
       const posted = await fetch(`${control.url}/v1/reports`, { method: 'POST', body: JSON.stringify(report) });
       expect(posted.status).to.equal(204);
       const opsRow = page.locator('#edges tbody tr', { hasText: 'ops' });
