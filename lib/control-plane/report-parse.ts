@@ -3,7 +3,7 @@ import { parseDuration } from '../policy/duration.ts';
 import { isPlainObject } from '../policy/schema.ts';
 import { OTHER } from '../telemetry/stats.ts';
 import type { SketchBins } from '../telemetry/tally.ts';
-import { EDGE_COUNTS, MAX_REPORT_EDGES } from '../telemetry/report.ts';
+import { EDGE_COUNTS, MAX_BIN_KEY, MAX_REPORT_EDGES } from '../telemetry/report.ts';
 import type { EdgeReport, StatsReport } from '../telemetry/report.ts';
 import { CLIENT_IDENTITY } from './clients.ts';
 import { Refusal } from './http.ts';
@@ -12,8 +12,6 @@ const BREAKER_STATES: readonly CircuitState[] = ['closed', 'half-open', 'open'];
 const ROUTE_NAME = /^[^\p{Cc}]{1,128}$/u;
 /** The client's sketches collapse to at most 1,024 bins. */
 const MAX_BINS = 1_024;
-/** Keys of 1 %-accuracy bins from 1e-9 ms to 1e12 ms lie well within this. */
-const MAX_KEY = 5_000;
 const MAX_COUNT = 1e12;
 
 function invalid(where: string, expected: string): never {
@@ -42,7 +40,7 @@ function parseEdge(value: unknown, where: string): EdgeReport {
 function isBins(value: unknown): value is SketchBins {
   if (!isPlainObject(value)) return false;
   const { zero, key, counts } = value;
-  return isCount(zero) && Number.isInteger(key) && Math.abs(key as number) <= MAX_KEY && Array.isArray(counts) && counts.length <= MAX_BINS && counts.every(isCount);
+  return isCount(zero) && Number.isInteger(key) && Array.isArray(counts) && counts.length <= MAX_BINS && counts.every(isCount) && Math.abs(key as number) <= MAX_BIN_KEY && Math.abs((key as number) + counts.length - 1) <= MAX_BIN_KEY;
 }
 
 /** A POST /v1/reports body, checked field by field; the first problem is refused with 400 naming where it is. */
