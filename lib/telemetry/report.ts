@@ -6,18 +6,9 @@ import { addBins, decodeSketch, newSketch, newTally, sketchBins } from './tally.
 import type { SketchBins, Tally } from './tally.ts';
 
 /** One edge (caller → destination service, route) as a client reports it: counts and the latency sketch, nothing derived. */
-export interface EdgeReport {
+export interface EdgeReport extends Pick<Tally, (typeof EDGE_COUNTS)[number]> {
   to: string;
   route: string;
-  requests: number;
-  successes: number;
-  failures: number;
-  cancelled: number;
-  attempts: number;
-  attemptSuccesses: number;
-  attemptFailures: number;
-  retries: number;
-  hedges: number;
   breaker: CircuitState;
   /** The latency sketch's bins (ms); null with no calls. */
   latency: SketchBins | null;
