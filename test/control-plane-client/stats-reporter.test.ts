@@ -42,7 +42,7 @@ describe('StatsReporter', () => {
   it('sends one report per tick and drops a failed one: never a retry', async () => {
     answer = 500;
     const logger = new RecordingLogger();
-    const reporter = new StatsReporter({ controlPlane: new URL(server.origin), instance: 'i-1', interval: 1_000, snapshot, tls: {}, logger });
+    const reporter = new StatsReporter({ controlPlane: () => new URL(server.origin), instance: 'i-1', interval: 1_000, snapshot, tls: {}, logger });
     try {
       for (let tick = 1; tick <= 3; tick++) {
         const dropped = logger.next('stats report dropped');
@@ -59,7 +59,7 @@ describe('StatsReporter', () => {
 
   it('sends nothing on a tick while a report is still in flight', async () => {
     answer = 'hold';
-    const reporter = new StatsReporter({ controlPlane: new URL(server.origin), instance: 'i-1', interval: 1_000, snapshot, tls: {}, logger: createLogger('silent') });
+    const reporter = new StatsReporter({ controlPlane: () => new URL(server.origin), instance: 'i-1', interval: 1_000, snapshot, tls: {}, logger: createLogger('silent') });
     try {
       const arrived = once(arrivals, 'report');
       clock.tick(1_000);
