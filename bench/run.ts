@@ -10,7 +10,8 @@
  * (bench/amplification.ts) unless --no-amplification or --only is given, then the control plane bench
  * (bench/control-plane.ts: propagation to 1,000 watchers, memory at 1,000 and 10,000 idle watchers)
  * and the replicas bench (bench/control-plane-replicas.ts: 10,000 watchers over three replicas on a
- * real etcd) unless --no-control-plane or --only is given, then the telemetry cost bench
+ * real etcd) and the reports bench (bench/reports.ts: aggregating reports from 1,000 instances)
+ * unless --no-control-plane or --only is given, then the telemetry cost bench
  * (bench/telemetry.ts) in a child process, since it registers the OpenTelemetry SDK globally (skipped
  * with --only or --no-telemetry), then the breaker, limits and balancer benches (bench/resilience.ts,
  * each in a child process of its own) unless --no-resilience or --only is given.
@@ -43,6 +44,7 @@ import { formatAmplification, runAmplification } from './amplification.ts';
 import { runPipelineBench } from './pipeline.ts';
 import { runRoutingBench } from './routing.ts';
 import { runControlPlaneBench } from './control-plane.ts';
+import { runReportsBench } from './reports.ts';
 import { runResilienceBench } from './resilience.ts';
 import { runReplicaBench } from './control-plane-replicas.ts';
 import { runTlsBench } from './tls.ts';
@@ -225,6 +227,8 @@ async function main(): Promise<void> {
       const replicas = { rounds: cfg.quick ? 3 : 10, watchers: cfg.quick ? 3_000 : 10_000, replicas: 3 };
       log(`control plane replicas on etcd: propagation to ${replicas.watchers} watchers over ${replicas.replicas} replicas`);
       process.stdout.write('\n' + (await runReplicaBench(replicas, log)) + '\n');
+      log('control plane: aggregating reports from 1,000 instances × 20 edges every 10 s');
+      process.stdout.write('\n' + (await runReportsBench({ quick: cfg.quick }, log)) + '\n');
     }
     if (cfg.resilience) {
       log('circuit breaker, limits and load balancing (bench/resilience.ts)');

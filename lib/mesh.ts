@@ -34,6 +34,7 @@ import { PolicyStore } from './policy/store.ts';
 import type { CallPolicy, PolicyDocument } from './policy/types.ts';
 import type { UrlOwner } from './routing/owner.ts';
 import { MeshMetrics } from './telemetry/metrics.ts';
+import { StatsReporter } from './control-plane-client/stats-reporter.ts';
 import { StatsCollector } from './telemetry/stats.ts';
 import type { MeshStatsSnapshot } from './telemetry/stats.ts';
 import type { Transport, TransportFactory } from './transport/types.ts';
@@ -125,6 +126,7 @@ export class Mesh {
   readonly #metrics: MeshMetrics;
   readonly #shutdown = new AbortController();
   readonly #remote: RemotePolicy | undefined;
+  readonly #reporter: StatsReporter | undefined;
   /** This mesh's id in the control plane's client list: several meshes may share a process. */
   readonly instance = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   readonly #warnedAmbiguous = new Set<string>();
@@ -177,6 +179,17 @@ export class Mesh {
         fallback: initial,
         timing: options.controlPlaneTiming,
       });
+      if (this.settings.reportInterval !== undefined) {
+        const remote = this.#remote;
+        this.#reporter = new StatsReporter({
+          controlPlane: () => remote.controlPlane,
+          instance: this.instance,
+          interval: this.settings.reportInterval,
+          snapshot: () => this.#stats.snapshot(),
+          tls: this.#certificates?.livePems() ?? {},
+          logger: this.logger,
+        });
+      }
     }
   }
 
@@ -356,6 +369,7 @@ export class Mesh {
     this.#core.closed = true;
     // The control plane's watch needs no grace: the policy in force stays in force until the end.
     const remoteClosed = this.#remote?.close();
+    this.#reporter?.close();
     const drained = this.#transport.close();
     await untilOrAfter(drained, grace);
     this.#shutdown.abort(new MeshError(ErrorCode.Closed, `the mesh was closed (grace period ${grace}ms)`));

@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { configError } from '../errors.ts';
 import type { LogLevel } from '../log.ts';
 import { LOG_LEVELS } from '../log.ts';
+import { MAX_TIMER_MS, parseDuration } from '../policy/duration.ts';
 import type { TlsFiles } from '../tls/load.ts';
 import { withoutUserinfo } from './secrets.ts';
 
@@ -23,6 +24,8 @@ export interface EnvironmentOptions {
   adminToken?: string;
   /** debug, info, warn, error or silent (MESHFETCH_LOG_LEVEL). */
   logLevel?: LogLevel;
+  /** How often figures are reported to the control plane: a duration ("10s") or "off" (MESHFETCH_REPORT_INTERVAL; default 10s). */
+  reportInterval?: string;
 }
 
 export interface MeshSettings {
@@ -37,6 +40,8 @@ export interface MeshSettings {
   readonly cacheDir: string | undefined;
   readonly adminToken: string | undefined;
   readonly logLevel: LogLevel;
+  /** Milliseconds between reports of figures to the control plane; undefined when reporting is off. */
+  readonly reportInterval: number | undefined;
 }
 
 /**
@@ -52,6 +57,7 @@ class ResolvedSettings implements MeshSettings {
   readonly tls: TlsFiles;
   readonly cacheDir: string | undefined;
   readonly logLevel: LogLevel;
+  readonly reportInterval: number | undefined;
   readonly #adminToken: string | undefined;
 
   constructor(settings: MeshSettings) {
@@ -62,6 +68,7 @@ class ResolvedSettings implements MeshSettings {
     this.tls = settings.tls;
     this.cacheDir = settings.cacheDir;
     this.logLevel = settings.logLevel;
+    this.reportInterval = settings.reportInterval;
     this.#adminToken = settings.adminToken;
   }
 
@@ -149,6 +156,12 @@ export function resolveSettings(options: EnvironmentOptions, env: Env): MeshSett
     throw configError(`${level.where}=${JSON.stringify(level.value)}: expected one of ${LOG_LEVELS.join(', ')}`);
   }
 
+  const report = pick(options.reportInterval, env, 'MESHFETCH_REPORT_INTERVAL', 'reportInterval');
+  const reportInterval = report.value?.toLowerCase() === 'off' ? undefined : (parseDuration(report.value ?? '10s') ?? Number.NaN);
+  if (reportInterval !== undefined && !(reportInterval >= 100 && reportInterval <= MAX_TIMER_MS)) {
+    throw configError(`${report.where}=${JSON.stringify(report.value)}: expected a duration from 100ms (e.g. "10s") or "off"`);
+  }
+
   return new ResolvedSettings({
     service: serviceName,
     controlPlane: controlPlanes[0],
@@ -158,5 +171,6 @@ export function resolveSettings(options: EnvironmentOptions, env: Env): MeshSett
     cacheDir: cache.value,
     adminToken: token.value,
     logLevel,
+    reportInterval,
   });
 }

@@ -3,7 +3,7 @@ import { closest } from '../did-you-mean.ts';
 /**
  * Every MESHFETCH_* variable meshfetch reads (docs/configuration.md). A module that reads a new one
  * adds it here, so that it is not reported as unknown. MESHFETCH_STORE is read by the control-plane
- * command; MESHFETCH_REPORT_INTERVAL is named in the product brief for the client's reports.
+ * command.
  */
 export const KNOWN_VARIABLES: readonly string[] = [
   'MESHFETCH_SERVICE',

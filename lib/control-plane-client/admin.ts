@@ -1,4 +1,5 @@
 import { Agent, fetch } from 'undici';
+import type { StatsView } from '../control-plane/report-aggregator.ts';
 import type { TlsPem } from '../tls/material.ts';
 import { controlPlaneUrl } from './url.ts';
 
@@ -83,6 +84,12 @@ export class ControlPlaneApi {
     return ((await this.#json('GET', '/v1/clients')) as { clients: ClientEntry[] }).clients;
   }
 
+  /** GET /v1/stats: the mesh's merged figures; `query` holds window, from, to and route filters. */
+  stats(query: Record<string, string | undefined>): Promise<StatsView> {
+    const params = new URLSearchParams(Object.entries(query).filter((entry): entry is [string, string] => entry[1] !== undefined));
+    return this.#json('GET', '/v1/stats', { search: params.toString() });
+  }
+
   async history(): Promise<HistoryEntry[]> {
     return ((await this.#json('GET', '/v1/policy/history')) as { revisions: HistoryEntry[] }).revisions;
   }
@@ -97,6 +104,7 @@ export class ControlPlaneApi {
     if (options.ifMatch) headers['if-match'] = `"${options.ifMatch}"`;
     if (options.write && this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
     const url = controlPlaneUrl(this.#base, path);
+    if (options.search) url.search = options.search;
     let res: Response;
     try {
       res = (await fetch(url, { method, headers, body: options.body, signal: AbortSignal.timeout(10_000), dispatcher: this.#dispatcher })) as unknown as Response;
@@ -113,6 +121,8 @@ export class ControlPlaneApi {
 
 interface SendOptions {
   body?: string;
+  /** The query string, without "?". */
+  search?: string;
   contentType?: string;
   ifMatch?: string | undefined;
   write?: boolean;

@@ -84,6 +84,11 @@ export class RemotePolicy {
     await this.#cacheWrites;
   }
 
+  /** The replica watched now; a mesh's figures are reported there too. */
+  get controlPlane(): URL {
+    return this.#controlPlane();
+  }
+
   #controlPlane(): URL {
     return this.#options.controlPlanes[this.#target]!;
   }

@@ -1,7 +1,7 @@
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Agent as HttpAgent } from 'node:http';
 import type { Logger } from '../log.ts';
 import type { TlsPem } from '../tls/material.ts';
+import { controlPlaneAgent, postJson } from './post-json.ts';
 import { controlPlaneUrl } from './url.ts';
 
 export interface RevisionReport {
@@ -28,7 +28,7 @@ export class RevisionReporter {
     this.#url = controlPlaneUrl(controlPlane, '/v1/clients/report');
     this.#identity = identity;
     this.#logger = logger;
-    this.#agent = controlPlane.protocol === 'https:' ? new HttpsAgent({ keepAlive: true, cert: tls.cert, key: tls.key, ca: tls.ca }) : new HttpAgent({ keepAlive: true });
+    this.#agent = controlPlaneAgent(controlPlane, tls);
   }
 
   /** Reports go to this control plane replica from now on (the one the watch is on). */
@@ -71,22 +71,6 @@ export class RevisionReporter {
   }
 
   #post(body: object): Promise<void> {
-    const text = JSON.stringify(body);
-    const send = this.#url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise((resolve, reject) => {
-      const req = send(this.#url, {
-        method: 'POST',
-        agent: this.#agent,
-        timeout: 5_000,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
-      });
-      req.on('timeout', () => req.destroy(new Error('report timed out')));
-      req.on('error', reject);
-      req.on('response', (res) => {
-        res.resume();
-        res.on('end', () => (res.statusCode === 204 ? resolve() : reject(new Error(`report answered HTTP ${res.statusCode}`))));
-      });
-      req.end(text);
-    });
+    return postJson(this.#url, this.#agent, JSON.stringify(body));
   }
 }

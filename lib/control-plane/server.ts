@@ -13,6 +13,9 @@ import { Refusal, sendJson, sendRefusal } from './http.ts';
 import { ControlPlaneMetrics } from './metrics.ts';
 import { openStore } from './open-store.ts';
 import { addPolicyRoutes } from './policy-routes.ts';
+import { registerAggregatedMetrics } from './aggregated-metrics.ts';
+import { ReportAggregator } from './report-aggregator.ts';
+import { addReportRoutes } from './report-routes.ts';
 import { validateWithClientRules } from './revision.ts';
 import type { DocumentValidator } from './revision.ts';
 import { Router } from './router.ts';
@@ -58,6 +61,10 @@ export interface ControlPlaneOptions {
    * included, must come with a client certificate that chains to it (a mesh client's certificate).
    */
   tls?: { cert: string; key: string; ca?: string };
+  /** Milliseconds after which an instance that stopped reporting figures is forgotten (default 30000: three missed reports). */
+  reportTtl?: number;
+  /** Milliseconds between dashboard updates (default 2000). */
+  dashboardInterval?: number;
   /** Where MESHFETCH_* variables are read from (default process.env). */
   env?: Readonly<Record<string, string | undefined>>;
 }
@@ -91,6 +98,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const router = new Router();
   addPolicyRoutes(router, { store, hub, clients, adminToken: settings.adminToken, maxBodyBytes: options.maxBodyBytes ?? 1 << 20, maxWatchers: options.maxWatchers ?? 50_000, validate });
   addClientRoutes(router, clients, metrics, logger);
+  const aggregator = new ReportAggregator({ ttl: options.reportTtl });
+  registerAggregatedMetrics(metrics.registry, aggregator);
+  const reports = addReportRoutes(router, { aggregator, clients, revision: () => store.current().revision, logger, dashboardInterval: options.dashboardInterval });
   router.add('GET', '/healthz', (_req, res) => {
     const healthy = store.healthy();
     sendJson(res, healthy ? 200 : 503, { status: healthy ? 'ok' : 'degraded', revision: store.current().revision, watchers: hub.size });
@@ -126,6 +136,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     await once(server, 'listening');
   } catch (err) {
     hub.close();
+    reports.close();
     await store.close();
     throw configError(`control plane cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 0}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, err);
   }
@@ -143,6 +154,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       closing ??= (async () => {
         unwatch();
         hub.close();
+        reports.close();
         server.close();
         server.closeAllConnections();
         await once(server, 'close');

@@ -29,6 +29,44 @@ export function decodeSketch(encoded: string): Sketch {
   return DDSketch.fromProto(Buffer.from(encoded, 'base64')) as Sketch;
 }
 
+/** A sketch's positive bins as plain numbers: far smaller than the protobuf, and merged without decoding one. */
+export interface SketchBins {
+  /** Values of 0. */
+  zero: number;
+  /** The key of counts[0]; keys are consecutive. */
+  key: number;
+  counts: number[];
+}
+
+/** The parts of the library's sketch that bins are read from and added to (durations are never negative). */
+interface SketchInternals {
+  count: number;
+  zeroCount: number;
+  store: { bins: number[]; offset: number; minKey: number; maxKey: number; count: number; add(key: number, weight: number): void };
+}
+
+export function sketchBins(sketch: Sketch): SketchBins {
+  const { zeroCount, store } = sketch as unknown as SketchInternals;
+  if (store.count === 0) return { zero: zeroCount, key: 0, counts: [] };
+  const counts: number[] = [];
+  for (let key = store.minKey; key <= store.maxKey; key++) counts.push(store.bins[key - store.offset] ?? 0);
+  return { zero: zeroCount, key: store.minKey, counts };
+}
+
+/** Adds bins (from sketchBins of a sketch with the same mapping) into `sketch`. */
+export function addBins(sketch: Sketch, bins: SketchBins): void {
+  const internals = sketch as unknown as SketchInternals;
+  let total = bins.zero;
+  for (let i = 0; i < bins.counts.length; i++) {
+    const count = bins.counts[i]!;
+    if (count === 0) continue;
+    internals.store.add(bins.key + i, count);
+    total += count;
+  }
+  internals.zeroCount += bins.zero;
+  internals.count += total;
+}
+
 /** Counts for one destination (service and route) over some stretch of time. Adding two tallies merges them. */
 export interface Tally {
   /** Logical calls, as the caller saw them (retries included in one call). */

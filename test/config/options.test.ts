@@ -79,6 +79,7 @@ describe('createMesh() options and environment variables', () => {
         cacheDir: undefined,
         adminToken: undefined,
         logLevel: 'warn',
+        reportInterval: 10_000,
       });
       expect(mesh({ env: {} }).policyRevision).to.equal(undefined);
     });
@@ -341,6 +342,21 @@ describe('createMesh() options and environment variables', () => {
     it('lets the logLevel option override it', () => {
       expect(mesh({ logLevel: 'error', env: { MESHFETCH_LOG_LEVEL: 'loud' } }).settings.logLevel).to.equal('error');
       expect(configFailure({ logLevel: 'trace' as 'debug', env: {} }).message).to.contain('createMesh option logLevel="trace"');
+    });
+  });
+
+  describe('MESHFETCH_REPORT_INTERVAL', () => {
+    it('reads a duration, or off', () => {
+      expect(mesh({ env: { MESHFETCH_REPORT_INTERVAL: '30s' } }).settings.reportInterval).to.equal(30_000);
+      expect(mesh({ env: { MESHFETCH_REPORT_INTERVAL: ' OFF ' } }).settings.reportInterval).to.equal(undefined);
+      expect(mesh({ reportInterval: '250ms', env: { MESHFETCH_REPORT_INTERVAL: 'off' } }).settings.reportInterval).to.equal(250);
+    });
+
+    it('rejects anything else, and intervals under 100ms, naming the variable and the value', () => {
+      expect(configFailure({ env: { MESHFETCH_REPORT_INTERVAL: 'often' } }).message).to.equal(
+        'MESHFETCH_REPORT_INTERVAL="often": expected a duration from 100ms (e.g. "10s") or "off"',
+      );
+      expect(configFailure({ env: { MESHFETCH_REPORT_INTERVAL: '10ms' } }).message).to.contain('MESHFETCH_REPORT_INTERVAL="10ms"');
     });
   });
 

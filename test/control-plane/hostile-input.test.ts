@@ -17,7 +17,7 @@ interface HostileRequest {
 }
 
 const MAX_BODY = 16_384;
-const ROUTES = new Set(['/v1/policy', '/v1/policy/watch', '/v1/policy/rollback', '/v1/policy/history', '/v1/clients', '/v1/clients/report', '/healthz', '/metrics']);
+const ROUTES = new Set(['/v1/policy', '/v1/policy/watch', '/v1/policy/rollback', '/v1/policy/history', '/v1/clients', '/v1/clients/report', '/healthz', '/metrics', '/', '/v1/reports', '/v1/stats', '/v1/dashboard/stream']);
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const valid = paymentsPolicy('http://127.0.0.1:9002', { retry: { attempts: 2 } });
 const contentTypes = fc.constantFrom('application/json', 'application/yaml', 'text/yaml', undefined, 'text/plain', 'application/json; charset=utf-8');
@@ -80,7 +80,7 @@ const unknownRoute = fc
   .map(({ kind, method, path, query }) => ({ kind, method, path: `${path}?${encodeURIComponent(query)}`, headers: {}, expect: 404 }));
 
 const wrongMethod = fc
-  .constantFrom(['DELETE', '/v1/policy'], ['PATCH', '/v1/policy'], ['POST', '/v1/policy'], ['GET', '/v1/policy/rollback'], ['PUT', '/v1/clients'], ['DELETE', '/healthz'], ['POST', '/metrics'], ['GET', '/v1/clients/report'])
+  .constantFrom(['DELETE', '/v1/policy'], ['PATCH', '/v1/policy'], ['POST', '/v1/policy'], ['GET', '/v1/policy/rollback'], ['PUT', '/v1/clients'], ['DELETE', '/healthz'], ['POST', '/metrics'], ['GET', '/v1/clients/report'], ['GET', '/v1/reports'], ['POST', '/v1/stats'])
   .map(([method, path]) => ({ kind: 'wrong method', method: method!, path: path!, headers: auth, expect: 405 }));
 
 const badRollback = fc
@@ -91,6 +91,17 @@ const badRollback = fc
 const badReport = fc
   .record({ service: fc.string(), instance: fc.string(), revision: fc.jsonValue(), status: fc.string().filter((s) => s !== 'applied' && s !== 'rejected'), error: fc.jsonValue() }, { requiredKeys: [] })
   .map((report) => ({ kind: 'bad report', method: 'POST', path: '/v1/clients/report', headers: { 'content-type': 'application/json' }, body: JSON.stringify(report), expect: 400 }));
+
+/** A stats report wrong somewhere: a bad identity, edges that are not edges, a count that is not a count. */
+const goodEdge = { to: 'payments', route: 'charge', requests: 1, successes: 1, failures: 0, cancelled: 0, attempts: 1, attemptSuccesses: 1, attemptFailures: 0, retries: 0, hedges: 0, breaker: 'closed', latency: null, windowMs: 60_000 };
+const badStatsReport = fc
+  .oneof(
+    fc.record({ service: fc.string().filter((s) => !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(s)), instance: fc.constant('i-1'), edges: fc.constant([]) }),
+    fc.record({ service: fc.constant('checkout'), instance: fc.constant('i-1'), edges: fc.array(fc.jsonValue().filter((v) => v !== null && typeof v !== 'object'), { minLength: 1, maxLength: 3 }) }),
+    fc.record({ service: fc.constant('checkout'), instance: fc.constant('i-1'), edges: fc.tuple(fc.constantFrom(...Object.keys(goodEdge)), fc.jsonValue()).filter(([key, value]) => key !== 'latency' || value !== null).map(([key, value]) => [{ ...goodEdge, [key]: typeof value === 'number' ? -1 - Math.abs(value) : { bad: value } }]) }),
+    fc.record({ service: fc.constant('checkout'), instance: fc.constant('i-1'), edges: fc.record({ zero: fc.integer({ max: -1 }), key: fc.integer(), counts: fc.array(fc.integer()) }).map((latency) => [{ ...goodEdge, latency }]) }),
+  )
+  .map((report) => ({ kind: 'bad stats report', method: 'POST', path: '/v1/reports', headers: { 'content-type': 'application/json' }, body: JSON.stringify(report), expect: 400 }));
 
 const hostile: fc.Arbitrary<HostileRequest> = fc.oneof(
   { arbitrary: garbageText, weight: 3 },
@@ -104,6 +115,7 @@ const hostile: fc.Arbitrary<HostileRequest> = fc.oneof(
   { arbitrary: wrongMethod, weight: 1 },
   { arbitrary: badRollback, weight: 1 },
   { arbitrary: badReport, weight: 1 },
+  { arbitrary: badStatsReport, weight: 1 },
 );
 
 const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -122,7 +134,7 @@ describe('control plane under hostile input (property-based)', function () {
     await t.close();
   });
 
-  it('answers each of 10,000 generated malformed or hostile requests with a 4xx, and the stored policy never changes', async () => {
+  it('answers each of 10,000 generated malformed or hostile requests with a 4xx, and neither the stored policy nor the held reports change', async () => {
     const revision = t.cp.revision();
     const file = sha(t.policyFile);
     let sent = 0;
@@ -149,7 +161,9 @@ describe('control plane under hostile input (property-based)', function () {
       { numRuns: 1_000 },
     );
     expect(sent).to.be.at.least(10_000);
-    expect([...seen.keys()]).to.have.length(11);
+    expect([...seen.keys()]).to.have.length(12);
+    const stats = await pool.request({ method: 'GET', path: '/v1/stats' });
+    expect(((await stats.body.json()) as { instances: number }).instances, 'no refused report was kept').to.equal(0);
     expect(sha(t.policyFile)).to.equal(file);
     const res = await pool.request({ method: 'GET', path: '/v1/policy' });
     await res.body.dump();

@@ -1,0 +1,143 @@
+/**
+ * Visibility bench: the control plane taking in reports from 1,000 instances × 20 edges every 10 s
+ * (100 reports/s), against a baseline server that only reads and parses the same bodies, both in one
+ * child process, interleaved period by period; the child's CPU share of one core and RSS are read
+ * over IPC. Then the cost of reading the merged view (GET /v1/stats, GET /metrics) with all of that
+ * held, and the client's cost per report (snapshot, report, JSON) in this process.
+ *
+ *   node bench/reports.ts [--quick]      (also run by `npm run bench`)
+ */
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'undici';
+import { MeshEvents } from '../lib/events.ts';
+import { reportOf } from '../lib/telemetry/report.ts';
+import type { StatsReport } from '../lib/telemetry/report.ts';
+import { StatsCollector } from '../lib/telemetry/stats.ts';
+
+const INSTANCES = 1_000;
+const EDGES = 20;
+const PERIOD_MS = 10_000;
+
+/** A mesh's figures after realistic traffic on `EDGES` routes, through the real StatsCollector. */
+function trafficSnapshot(events: MeshEvents, collector: StatsCollector, calls: number): ReturnType<StatsCollector['snapshot']> {
+  for (let i = 0; i < calls; i++) {
+    const route = `route-${i % EDGES}`;
+    const service = `svc-${i % 5}`;
+    events.emit('attempt', { service, route, attempt: 1, outcome: i % 50 === 0 ? 'failure' : 'success', duration: 2 + (i % 97) / 3 } as never);
+    events.emit('call', { service, route, outcome: 'success', duration: 2 + (i % 97) / 3, attempts: 1 } as never);
+  }
+  return collector.snapshot();
+}
+
+function reportBodies(): string[] {
+  const events = new MeshEvents();
+  const collector = new StatsCollector(events, { caller: 'caller', inPolicy: () => true });
+  const snapshot = trafficSnapshot(events, collector, 4_000);
+  collector.close();
+  return Array.from({ length: INSTANCES }, (_, i) => JSON.stringify({ ...reportOf(snapshot, `instance-${i}`), service: `caller-${i % 10}` } satisfies StatsReport));
+}
+
+async function post(agent: Agent, origin: string, path: string, body: string): Promise<void> {
+  const res = await request(`${origin}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent });
+  await res.body.dump();
+  if (res.statusCode !== 204) throw new Error(`${origin}${path}: HTTP ${res.statusCode}`);
+}
+
+/** Sends every body once, spread evenly over `ms` (one report every ms / bodies.length). */
+async function sendSpread(agent: Agent, origin: string, path: string, bodies: readonly string[], ms: number): Promise<void> {
+  const start = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < bodies.length; i++) {
+    const due = start + (i * ms) / bodies.length;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    pending.push(post(agent, origin, path, bodies[i]!));
+  }
+  await Promise.all(pending);
+  const rest = start + ms - performance.now();
+  if (rest > 0) await new Promise((resolve) => setTimeout(resolve, rest));
+}
+
+export async function runReportsBench(options: { quick: boolean }, log: (line: string) => void = () => {}): Promise<string> {
+  const bodies = reportBodies();
+  const bytes = bodies.reduce((n, b) => n + Buffer.byteLength(b), 0) / bodies.length;
+  const periods = options.quick ? 2 : 4;
+  const period = options.quick ? PERIOD_MS / 2 : PERIOD_MS;
+  const sent = options.quick ? bodies.slice(0, bodies.length / 2) : bodies;
+  const child = fork(fileURLToPath(new URL('./reports-server.ts', import.meta.url)), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const [{ ready }] = (await once(child, 'message')) as [{ ready: { controlPlane: string; baseline: string } }];
+  const usage = async (): Promise<{ cpu: number; rss: number; heap: number }> => {
+    child.send({ usage: true });
+    return ((await once(child, 'message')) as [{ cpu: number; rss: number; heap: number }])[0];
+  };
+  const agent = new Agent({ connections: 16 });
+  const targets = [
+    { name: 'baseline (read + JSON.parse)', origin: ready.baseline, path: '/', cpu: [] as number[] },
+    { name: 'meshfetch control plane', origin: ready.controlPlane, path: '/v1/reports', cpu: [] as number[] },
+  ];
+  try {
+    // Warm-up: every instance reports once to the control plane, so it holds 1,000 × 20 edges from the start.
+    await sendSpread(agent, ready.controlPlane, '/v1/reports', bodies, 2_000);
+    for (let round = 0; round < periods; round++) {
+      for (const t of round % 2 ? [...targets].reverse() : targets) {
+        log(`reports: ${t.name}, ${sent.length} reports over ${period / 1_000} s`);
+        const before = await usage();
+        const wall = performance.now();
+        await sendSpread(agent, t.origin, t.path, sent, period);
+        t.cpu.push(((await usage()).cpu - before.cpu) / (performance.now() - wall));
+      }
+    }
+    const { rss, heap } = await usage();
+    const timed = async (path: string): Promise<number> => {
+      const start = performance.now();
+      const res = await request(`${ready.controlPlane}${path}`, { dispatcher: agent });
+      await res.body.dump();
+      return performance.now() - start;
+    };
+    const reads = { stats: [] as number[], metrics: [] as number[] };
+    for (let i = 0; i < 3; i++) {
+      reads.stats.push(await timed('/v1/stats'));
+      reads.metrics.push(await timed('/metrics'));
+    }
+    const client = clientCost();
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const [base, cp] = targets.map((t) => median(t.cpu)) as [number, number];
+    return [
+      `Reports: ${INSTANCES} instances × ${EDGES} edges every ${PERIOD_MS / 1_000} s = ${INSTANCES / (PERIOD_MS / 1_000)} reports/s${options.quick ? ' (quick: half the instances over half the period, the same rate)' : ''}; report body ${(bytes / 1_024).toFixed(1)} KiB`,
+      `| server | CPU share of one core (median of ${periods / 2}) | ratio |`,
+      `|---|---|---|`,
+      `| ${targets[0]!.name} | ${(base * 100).toFixed(2)} % | 1.00 |`,
+      `| ${targets[1]!.name} | ${(cp * 100).toFixed(2)} % | ${(cp / base).toFixed(2)} |`,
+      `control plane process RSS holding ${INSTANCES} × ${EDGES} edges: ${(rss / 2 ** 20).toFixed(0)} MB (JS heap in use ${(heap / 2 ** 20).toFixed(0)} MB; the baseline server is in the same process)`,
+      `GET /v1/stats merging ${INSTANCES * EDGES} edges: ${median(reads.stats).toFixed(0)} ms; GET /metrics: ${median(reads.metrics).toFixed(0)} ms (median of 3)`,
+      `client, per report of ${EDGES} routes: snapshot ${client.snapshotUs.toFixed(0)} µs + report and JSON ${client.reportUs.toFixed(0)} µs, off the call path (one timer per mesh)`,
+    ].join('\n');
+  } finally {
+    await agent.close();
+    child.send({ close: true });
+    await once(child, 'exit');
+  }
+}
+
+/** What a mesh pays per report: mesh.stats() (quantiles, sketch encoding) and reportOf + JSON.stringify. */
+function clientCost(): { snapshotUs: number; reportUs: number } {
+  const events = new MeshEvents();
+  const collector = new StatsCollector(events, { caller: 'caller', inPolicy: () => true });
+  trafficSnapshot(events, collector, 4_000);
+  const N = 200;
+  let start = performance.now();
+  for (let i = 0; i < N; i++) collector.snapshot();
+  const snapshotUs = ((performance.now() - start) * 1_000) / N;
+  const snapshot = collector.snapshot();
+  start = performance.now();
+  for (let i = 0; i < N; i++) JSON.stringify(reportOf(snapshot, 'instance'));
+  const reportUs = ((performance.now() - start) * 1_000) / N;
+  collector.close();
+  return { snapshotUs, reportUs };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.stdout.write(`${await runReportsBench({ quick: process.argv.includes('--quick') }, (line) => process.stderr.write(`${line}\n`))}\n`);
+}
