@@ -1,5 +1,7 @@
 import { expect } from 'chai';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EdgeStats, RouteStats, StatsView } from '../../lib/control-plane/report-aggregator.ts';
 import { startTestControlPlane } from '../helpers/control-plane.ts';
@@ -12,7 +14,11 @@ import { launchChromium } from '../helpers/chromium.ts';
 import { millis, perSecond, percent } from '../../lib/cli/readable.ts';
 
 const STATS_CHILD = fileURLToPath(new URL('../fixtures/stats-child.ts', import.meta.url));
-const SCREENSHOT = fileURLToPath(new URL('../../docs/img/dashboard.png', import.meta.url));
+// The test always takes the screenshot; it replaces the one docs/visibility.md shows only when asked
+// (MESHFETCH_UPDATE_SCREENSHOTS=1), so that a test run leaves the checkout as it was.
+const SCREENSHOT = process.env.MESHFETCH_UPDATE_SCREENSHOTS === '1'
+  ? fileURLToPath(new URL('../../docs/img/dashboard.png', import.meta.url))
+  : join(tmpdir(), `meshfetch-dashboard-${process.pid}.png`);
 
 /** The exact q-quantile of `values` lies between these two order statistics. */
 function quantileBounds(values: readonly number[], q: number): [number, number] {
@@ -216,6 +222,8 @@ describe('visibility: three services report through one control plane', function
       expect(loads).to.deep.equal([]);
       mkdirSync(fileURLToPath(new URL('.', `file://${SCREENSHOT}`)), { recursive: true });
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
+      expect(readFileSync(SCREENSHOT).subarray(1, 4).toString()).to.equal('PNG');
+      if (process.env.MESHFETCH_UPDATE_SCREENSHOTS !== '1') rmSync(SCREENSHOT);
     } finally {
       await browser.close();
     }
