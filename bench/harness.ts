@@ -46,6 +46,11 @@ export interface CandidateInstance {
   call(): Promise<void>;
   /** Release every resource (pools, agents, sockets) so the process can exit. */
   close(): Promise<void>;
+  /**
+   * CPU µs used so far, cumulatively, by a process that works for this client (a sidecar proxy);
+   * read outside the timed region, before and after each measured run.
+   */
+  sidecarCpuUs?(): number;
 }
 
 export interface Candidate {
@@ -88,6 +93,8 @@ export interface Sample {
   upstreamPerCall: number;
   /** upstream (server process) CPU µs per logical call; NaN when not measured */
   upstreamCpuUsPerReq: number;
+  /** a sidecar proxy's CPU µs per call (CandidateInstance.sidecarCpuUs); NaN without one */
+  sidecarCpuUsPerReq: number;
 }
 
 export interface CandidateResult {
@@ -154,7 +161,7 @@ async function drive(call: () => Promise<void>, n: number, concurrency: number, 
   await Promise.all(workers);
 }
 
-type ClientSample = Omit<Sample, 'upstreamPerCall' | 'upstreamCpuUsPerReq'>;
+type ClientSample = Omit<Sample, 'upstreamPerCall' | 'upstreamCpuUsPerReq' | 'sidecarCpuUsPerReq'>;
 
 function percentile(sorted: Float64Array, p: number): number {
   const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
@@ -193,6 +200,7 @@ function medianSample(samples: Sample[]): Sample {
     rps: median(samples.map((s) => s.rps)),
     upstreamPerCall: median(samples.map((s) => s.upstreamPerCall)),
     upstreamCpuUsPerReq: median(samples.map((s) => s.upstreamCpuUsPerReq)),
+    sidecarCpuUsPerReq: median(samples.map((s) => s.sidecarCpuUsPerReq)),
   };
 }
 
@@ -234,18 +242,21 @@ export async function runLevel(candidates: Candidate[], origin: string, opts: Ru
         collect();
         if (opts.roundWarmup > 0) await drive(wrapCall(name, inst), opts.roundWarmup, opts.concurrency, null);
         const before = opts.upstreamStats ? await opts.upstreamStats() : null;
+        const sidecarBefore = inst.sidecarCpuUs?.() ?? Number.NaN;
         let s: ClientSample;
         try {
           s = await measure(call, opts.requests, opts.concurrency, lat);
         } catch (err) {
           throw new Error(`candidate "${name}" failed a call`, { cause: err });
         }
+        const sidecarAfter = inst.sidecarCpuUs?.() ?? Number.NaN;
         const after = opts.upstreamStats ? await opts.upstreamStats() : null;
         const n = opts.requests;
         samples[idx]!.push({
           ...s,
           upstreamPerCall: before && after ? (after.total - before.total) / n : Number.NaN,
           upstreamCpuUsPerReq: before && after ? (after.cpuUs - before.cpuUs) / n : Number.NaN,
+          sidecarCpuUsPerReq: (sidecarAfter - sidecarBefore) / n,
         });
       }
       log(`  c=${opts.concurrency} round ${r + 1}/${opts.rounds} done (${order.join(' → ')})`);
@@ -311,6 +322,8 @@ export function formatTable(level: LevelResult, baselineName: string = BASELINE_
     'upstream/call',
     'upstream CPU µs/req',
   ];
+  const sidecars = level.results.some((r) => Number.isFinite(r.median.sidecarCpuUsPerReq));
+  if (sidecars) header.push('sidecar CPU µs/req', 'client+sidecar vs base');
   const rows = level.results.map(({ name, median: m, samples }) => {
     const cpus = samples.map((s) => s.cpuUsPerReq);
     return [
@@ -327,6 +340,7 @@ export function formatTable(level: LevelResult, baselineName: string = BASELINE_
       ratio(m.rps, base?.rps),
       fmt(m.upstreamPerCall, 2),
       fmt(m.upstreamCpuUsPerReq, 1),
+      ...(sidecars ? [fmt(m.sidecarCpuUsPerReq, 1), ratio(m.cpuUsPerReq + (Number.isFinite(m.sidecarCpuUsPerReq) ? m.sidecarCpuUsPerReq : 0), base?.cpuUsPerReq)] : []),
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

@@ -3,7 +3,7 @@
  *
  *   node bench/run.ts [--quick] [--concurrency 1,32] [--only name,...]
  *                     [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--no-amplification] [--no-control-plane] [--no-telemetry]
- *                     [--no-resilience] [--json FILE]
+ *                     [--no-resilience] [--no-peers] [--json FILE]
  *
  * After the CPU tables it runs the pipeline-only benches (bench/pipeline.ts, bench/routing.ts) and the TLS bench (bench/tls.ts: mTLS against
  * plain https, kept-alive and full handshakes) unless --only is given, the retry-amplification bench
@@ -14,7 +14,10 @@
  * unless --no-control-plane or --only is given, then the telemetry cost bench
  * (bench/telemetry.ts) in a child process, since it registers the OpenTelemetry SDK globally (skipped
  * with --only or --no-telemetry), then the breaker, limits and balancer benches (bench/resilience.ts,
- * each in a child process of its own) unless --no-resilience or --only is given.
+ * each in a child process of its own) unless --no-resilience or --only is given, then the peer bench
+ * (bench/peers.ts, in a child process: meshfetch with every layer and the OTel SDK against got/undici
+ * + opossum + p-retry + OTel by hand and against undici through a local haproxy sidecar) unless
+ * --no-peers or --only is given.
  *
  * Every flag has an environment variable (flags win): BENCH_QUICK=1,
  * BENCH_CONCURRENCY, BENCH_ONLY, BENCH_REQUESTS, BENCH_ROUNDS, BENCH_WARMUP,
@@ -65,6 +68,7 @@ interface Config {
   controlPlane: boolean;
   telemetry: boolean;
   resilience: boolean;
+  peers: boolean;
 }
 
 /**
@@ -79,7 +83,7 @@ const DEFAULTS = {
 
 const USAGE = `usage: node bench/run.ts [--quick] [--concurrency 1,32] [--only name,...]
                           [--requests N] [--rounds R] [--warmup N] [--no-rotate] [--no-amplification] [--no-control-plane] [--no-telemetry]
-                          [--no-resilience] [--json FILE]`;
+                          [--no-resilience] [--no-peers] [--json FILE]`;
 
 function positiveInt(name: string, raw: string): number {
   const n = Number(raw);
@@ -109,6 +113,7 @@ function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       'no-control-plane': { type: 'boolean' },
       'no-telemetry': { type: 'boolean' },
       'no-resilience': { type: 'boolean' },
+      'no-peers': { type: 'boolean' },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -148,6 +153,7 @@ function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     controlPlane: !values['no-control-plane'] && !onlyRaw,
     telemetry: !values['no-telemetry'] && !onlyRaw,
     resilience: !values['no-resilience'] && !onlyRaw,
+    peers: !values['no-peers'] && !onlyRaw,
   };
 }
 
@@ -241,6 +247,12 @@ async function main(): Promise<void> {
     log('telemetry cost: in a child process (it registers the OpenTelemetry SDK)');
     const script = fileURLToPath(new URL('./telemetry.ts', import.meta.url));
     const { stdout } = await promisify(execFile)(process.execPath, [script, ...(cfg.quick ? ['--quick'] : [])]);
+    process.stdout.write('\n' + stdout);
+  }
+  if (cfg.peers) {
+    log('peers: meshfetch next to the hand-assembled stacks and a haproxy sidecar, in a child process (it registers the OpenTelemetry SDK)');
+    const script = fileURLToPath(new URL('./peers.ts', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, [script, ...(cfg.quick ? ['--quick'] : [])], { maxBuffer: 16 * 1024 * 1024 });
     process.stdout.write('\n' + stdout);
   }
 

@@ -8,54 +8,12 @@
  *   node bench/telemetry.ts [--quick]      (npm run bench runs it in a child process, last)
  */
 import { context, metrics, propagation, SpanKind, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { CompositePropagator, ExportResultCode, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
-import type { ExportResult } from '@opentelemetry/core';
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { AlwaysOnSampler, BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { DEFAULT_STACK } from '../lib/index.ts';
 import { newSketch } from '../lib/telemetry/tally.ts';
+import { registerSdk } from './otel-sdk.ts';
 import { cpuPerCall, median } from './pipeline.ts';
 
 const WITHOUT_TELEMETRY = DEFAULT_STACK.filter((layer) => layer.name !== 'telemetry' && layer.name !== 'attempt-telemetry');
-
-/** Takes every span the batch processor hands it and drops it: the SDK's cost without a network exporter's. */
-class DiscardingExporter implements SpanExporter {
-  exported = 0;
-  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    this.exported += spans.length;
-    done({ code: ExportResultCode.SUCCESS });
-  }
-  async shutdown(): Promise<void> {}
-}
-
-class IdleReader extends MetricReader {
-  protected override async onForceFlush(): Promise<void> {}
-  protected override async onShutdown(): Promise<void> {}
-}
-
-function registerSdk(): { exporter: DiscardingExporter; reader: IdleReader; shutdown(): Promise<void> } {
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
-  const exporter = new DiscardingExporter();
-  const tracerProvider = new TracerProvider({
-    sampler: new AlwaysOnSampler(),
-    spanProcessors: [new BatchSpanProcessor({ exporter, maxQueueSize: 65_536, maxExportBatchSize: 4_096, scheduledDelayMillis: 200 })],
-  });
-  trace.setGlobalTracerProvider(tracerProvider);
-  const reader = new IdleReader();
-  const meterProvider = new MeterProvider({ readers: [reader] });
-  metrics.setGlobalMeterProvider(meterProvider);
-  return {
-    exporter,
-    reader,
-    async shutdown() {
-      await tracerProvider.shutdown();
-      await meterProvider.shutdown();
-    },
-  };
-}
 
 async function paired(rounds: number, calls: number): Promise<{ off: number; on: number }> {
   const off: number[] = [];
