@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -16,6 +16,13 @@ function readmeExample(file: string): string {
 }
 
 describe('README', () => {
+  it('links every page under docs/', () => {
+    const readme = readFileSync(new URL('README.md', root), 'utf8');
+    const pages = readdirSync(new URL('docs/', root)).filter((file) => file.endsWith('.md'));
+    expect(pages.length).to.be.greaterThan(0);
+    expect(pages.filter((page) => !readme.includes(`](docs/${page})`))).to.deep.equal([]);
+  });
+
   it('shows examples/quickstart.ts as it is, and it runs as written (needs `npm run build`)', async () => {
     const file = 'examples/quickstart.ts';
     expect(readmeExample(file)).to.equal(readFileSync(new URL(file, root), 'utf8'));

@@ -13,6 +13,8 @@ export interface Child {
 }
 
 const running = new Set<Child>();
+/** Children being stopped by stopAll(): their exit is expected. */
+const stopping = new Set<Child>();
 
 export async function start(name: string, args: readonly string[], env: Record<string, string>, cwd: string): Promise<Child> {
   const child = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -32,8 +34,6 @@ export async function start(name: string, args: readonly string[], env: Record<s
   });
   return entry;
 }
-
-const stopping = new Set<Child>();
 
 /** Stops every child still running, newest first, and resolves once all have exited. */
 export async function stopAll(): Promise<number[]> {
