@@ -161,12 +161,13 @@ async function drive(timeline: [number, () => Promise<void>][]): Promise<void> {
     const elapsed = (Date.now() - startedAt) / durationMs;
     while (next < timeline.length && timeline[next]![0] <= elapsed) await timeline[next++]![1]();
     await new Promise((resolve) => setTimeout(resolve, 100));
-    if (Date.now() - shownAt >= every) {
+    if (Date.now() - shownAt >= every && !interrupted.signal.aborted) {
       shownAt = Date.now();
       await show();
     }
   }
   clearInterval(sender);
+  if (interrupted.signal.aborted) return; // the checkouts still in flight end with the agent, below
   await Promise.all(inFlight);
   await show(true);
 }
@@ -179,7 +180,7 @@ try {
   console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
 } finally {
   const pids = await stopAll();
-  await agent.close();
+  await agent.destroy(); // nothing is left to answer what is still in flight
   console.log(`stopped ${pids.length} processes (pids ${pids.join(' ')})`);
   if (sink) {
     await sink.close();

@@ -1,6 +1,7 @@
 // What the three demo services share: a node:http server on a free loopback port that passes the
 // caller's deadline on (withIncomingDeadline), a mesh that takes its policy from the control plane
-// (MESHFETCH_CONTROL_PLANE), GET /_stats with what that mesh sees, and a clean stop on SIGTERM.
+// (MESHFETCH_CONTROL_PLANE), GET /_stats with what that mesh sees, and a clean stop on SIGTERM or
+// Ctrl-C.
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -30,11 +31,13 @@ export async function serve(service: string, handler: (mesh: Mesh) => Handler): 
   const { port } = server.address() as AddressInfo;
   process.stdout.write(`${JSON.stringify({ service, url: `http://127.0.0.1:${port}` })}\n`);
 
-  process.once('SIGTERM', () => {
+  const stop = (): void => {
     server.close();
     server.closeAllConnections();
     void mesh.close();
-  });
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
 }
 
 /** The request body as JSON (these services only exchange small JSON documents). */
