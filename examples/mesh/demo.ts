@@ -1,9 +1,10 @@
-// `npm run demo`: the control plane, storefront → orders → payments as child processes on loopback,
+// `npm run demo`: the control plane, storefront → orders → payments as child processes on loopback
+// (mTLS between them, with certificates made by `meshfetch certs` at the start),
 // traffic for --duration seconds (default 20; --smoke: 10) while payments fails and stalls a share
 // of its answers, a live table of what each mesh sees, and a policy change midway.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,8 +47,9 @@ const note = (line: string): void => {
 
 let sink: TraceSink | undefined;
 const otlp = process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
-const agent = new Agent({ connections: 64 });
+const certs = join(dir, 'certs');
 const urls: Record<string, string> = {};
+let agent: Agent | undefined;
 
 async function main(): Promise<void> {
   if (otlp === undefined) sink = await startTraceSink(join(dir, 'traces.jsonl'));
@@ -58,6 +60,11 @@ async function main(): Promise<void> {
     OTEL_BSP_SCHEDULE_DELAY: '500',
     ...(sink && { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sink.url }),
   };
+
+  // A development CA and one SPIFFE certificate per service, and one for the demo's load generator.
+  const made = await promisify(execFile)(process.execPath, [cli, 'certs', '--out', certs, 'storefront', 'orders', 'payments', 'loadgen']);
+  note(`certificates: ${made.stdout.match(/spiffe:\/\//g)?.length ?? 0} issued by a new CA in ${certs} (meshfetch certs)`);
+  agent = new Agent({ connections: 64, connect: { cert: readFileSync(join(certs, 'loadgen.crt')), key: readFileSync(join(certs, 'loadgen.key')), ca: readFileSync(join(certs, 'ca.crt')) } });
 
   // The control plane starts with defaults only; the endpoints are known once the services listen.
   writeFileSync(policyFile, stringify({ apiVersion: 'meshfetch/v1', defaults: {} }));
@@ -71,6 +78,9 @@ async function main(): Promise<void> {
         MESHFETCH_CONTROL_PLANE: controlPlane,
         OTEL_SERVICE_NAME: service,
         MESHFETCH_LOG_LEVEL: 'error',
+        MESHFETCH_TLS_CERT: join(certs, `${service}.crt`),
+        MESHFETCH_TLS_KEY: join(certs, `${service}.key`),
+        MESHFETCH_TLS_CA: join(certs, 'ca.crt'),
       }, root);
       urls[service] = (JSON.parse(child.firstLine) as { url: string }).url;
       note(`${service} on ${urls[service]} (pid ${child.process.pid})`);
@@ -180,7 +190,7 @@ try {
   console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
 } finally {
   const pids = await stopAll();
-  await agent.destroy(); // nothing is left to answer what is still in flight
+  await agent?.destroy(); // nothing is left to answer what is still in flight
   console.log(`stopped ${pids.length} processes (pids ${pids.join(' ')})`);
   if (sink) {
     await sink.close();

@@ -1,35 +1,33 @@
-// What the three demo services share: a node:http server on a free loopback port that passes the
-// caller's deadline on (withIncomingDeadline), a mesh that takes its policy from the control plane
-// (MESHFETCH_CONTROL_PLANE), GET /_stats with what that mesh sees, and a clean stop on SIGTERM or
-// Ctrl-C.
+// What the three demo services share: a mesh that takes its policy from the control plane
+// (MESHFETCH_CONTROL_PLANE) and its certificate from MESHFETCH_TLS_CERT/KEY/CA; an mTLS server on a
+// free loopback port from mesh.createServer() (it requires a client certificate from the mesh CA,
+// enforces policy's `allow` list and passes the caller's deadline on); GET /_stats with what the mesh
+// sees; a clean stop on SIGTERM or Ctrl-C.
 import { once } from 'node:events';
-import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createMesh, withIncomingDeadline } from 'meshfetch';
-import type { Mesh } from 'meshfetch';
+import { createMesh } from 'meshfetch';
+import type { Mesh, MeshIncomingMessage } from 'meshfetch';
 
-export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+export type Handler = (req: MeshIncomingMessage, res: ServerResponse) => Promise<void> | void;
 
 export async function serve(service: string, handler: (mesh: Mesh) => Handler): Promise<void> {
   // A 2 s stats window (the default is a minute) so that the demo's table follows what happens.
   const mesh = createMesh({ service, statsWindow: 2_000 });
   const handle = handler(mesh);
-  const server = createServer(
-    withIncomingDeadline(async (req, res) => {
-      if (req.url === '/_stats') return void res.end(JSON.stringify(mesh.stats()));
-      try {
-        await handle(req, res);
-      } catch (err) {
-        if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: (err as { code?: string }).code ?? String(err) }));
-      }
-    }),
-  );
+  const server = mesh.createServer(async (req, res) => {
+    if (req.url === '/_stats') return void res.end(JSON.stringify(mesh.stats()));
+    try {
+      await handle(req, res);
+    } catch (err) {
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: (err as { code?: string }).code ?? String(err) }));
+    }
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
-  process.stdout.write(`${JSON.stringify({ service, url: `http://127.0.0.1:${port}` })}\n`);
+  process.stdout.write(`${JSON.stringify({ service, url: `https://127.0.0.1:${port}` })}\n`);
 
   const stop = (): void => {
     server.close();

@@ -38,7 +38,7 @@ async function refuses(url: string): Promise<boolean> {
 describe('npm run demo -- --smoke (needs `npm run build`)', function () {
   this.timeout(90_000);
 
-  it('runs the mesh through an outage and a policy change, shows retries and the breaker, and leaves no process or port behind', async () => {
+  it('runs the mesh over mTLS through an outage and a policy change, shows retries and the breaker, and leaves no process or port behind', async () => {
     const { stdout } = await run(process.execPath, ['examples/mesh/demo.ts', '--smoke'], { cwd: root, timeout: 80_000 });
 
     const payments = rows(stdout, 'orders → payments');
@@ -53,8 +53,10 @@ describe('npm run demo -- --smoke (needs `npm run build`)', function () {
     const pids = stopped![2]!.split(' ').map(Number);
     expect(pids).to.have.length(4); // the control plane and the three services
     expect(pids.filter(isRunning)).to.deep.equal([]);
-    const urls = [...stdout.matchAll(/(?:control plane|payments|orders|storefront) on (http:\/\/127\.0\.0\.1:\d+)/g)].map((m) => m[1]!);
+    const urls = [...stdout.matchAll(/(?:control plane|payments|orders|storefront) on (https?:\/\/127\.0\.0\.1:\d+)/g)].map((m) => m[1]!);
     expect(urls).to.have.length(4);
+    expect(urls.filter((url) => url.startsWith('https:')), 'the services speak mTLS').to.have.length(3);
+    expect(stdout).to.match(/certificates: 4 issued by a new CA/);
     for (const url of urls) expect(await refuses(url), `${url} is closed`).to.equal(true);
 
     const traces = /traces: (\d+) spans in (\d+) traces, as OTLP\/JSON in (\S+)/.exec(stdout);

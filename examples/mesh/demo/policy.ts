@@ -10,9 +10,15 @@ export function demoPolicy(endpoints: Record<string, string>, payments: { perTry
       // A short window, so that the breaker opens and closes within the demo.
       circuitBreaker: { errorThresholdPercentage: 50, volumeThreshold: 10, window: '3s', resetTimeout: '1s' },
     },
+    // mTLS: each endpoint must present the certificate of the identity named here.
     services: {
-      orders: { endpoints: [endpoints.orders!] },
-      payments: { endpoints: [endpoints.payments!], perTryTimeout: payments.perTryTimeout },
+      orders: { endpoints: [endpoints.orders!], identity: 'spiffe://meshfetch.local/orders' },
+      payments: {
+        endpoints: [endpoints.payments!],
+        identity: 'spiffe://meshfetch.local/payments',
+        allow: ['orders', 'loadgen'], // who may call payments (loadgen: the demo, which sets its faults)
+        perTryTimeout: payments.perTryTimeout,
+      },
     },
   };
 }
