@@ -71,6 +71,7 @@ async function main(): Promise<void> {
   const cp = await start('control plane', [cli, 'control-plane', '--policy', policyFile, '--port', '0'], { MESHFETCH_ADMIN_TOKEN: adminToken }, root);
   const controlPlane = /listening on (\S+)/.exec(cp.firstLine)![1]!;
   note(`control plane on ${controlPlane}, policy in ${policyFile}`);
+  note(`dashboard: open ${controlPlane}/ while the demo runs (or: meshfetch stat --control-plane ${controlPlane} -w)`);
   await Promise.all(
     ['payments', 'orders', 'storefront'].map(async (service) => {
       const child = await start(service, ['--import', 'meshfetch/register', '--import', here('./tracing.ts'), here(`./${service}.ts`)], {
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
         MESHFETCH_CONTROL_PLANE: controlPlane,
         OTEL_SERVICE_NAME: service,
         MESHFETCH_LOG_LEVEL: 'error',
+        MESHFETCH_REPORT_INTERVAL: '1s', // figures to the control plane's dashboard (default 10s)
         MESHFETCH_TLS_CERT: join(certs, `${service}.crt`),
         MESHFETCH_TLS_KEY: join(certs, `${service}.key`),
         MESHFETCH_TLS_CA: join(certs, 'ca.crt'),
