@@ -21,10 +21,12 @@ import { MeshEvents } from './events.ts';
 import type { MeshEventListener, MeshEventName, PolicySource } from './events.ts';
 import { createLogger, fromUserLogger } from './log.ts';
 import type { Logger, UserLogger } from './log.ts';
+import { CallsInFlight } from './pipeline/calls-in-flight.ts';
 import { compose } from './pipeline/compose.ts';
 import { buildStack } from './pipeline/layers.ts';
 import { DEFAULT_STACK } from './stack.ts';
 import type { Layer, LayerDeps, MiddlewareSpec } from './pipeline/layers.ts';
+import type { Handler } from './pipeline/types.ts';
 import { BUILT_IN_POLICY, compilePolicy } from './policy/compile.ts';
 import type { CompiledPolicy } from './policy/compile.ts';
 import { SERVICE_NAME, SERVICE_NAME_RULE } from './policy/document-schema.ts';
@@ -125,6 +127,7 @@ export class Mesh {
   readonly #stats: StatsCollector;
   readonly #metrics: MeshMetrics;
   readonly #shutdown = new AbortController();
+  readonly #calls = new CallsInFlight();
   readonly #remote: RemotePolicy | undefined;
   readonly #reporter: StatsReporter | undefined;
   /** This mesh's id in the control plane's client list: several meshes may share a process. */
@@ -160,10 +163,11 @@ export class Mesh {
       onPolicy: (listener) => this.#store.onInstall(listener),
     };
     const stack = buildStack(options.layers ?? DEFAULT_STACK, deps, options.middleware);
-    const handler = compose(
+    const stackHandler = compose(
       stack.map((entry) => entry.middleware),
       (req, ctx) => this.#transport.request(req, ctx),
     );
+    const handler: Handler = (req, ctx) => this.#calls.track(stackHandler(req, ctx));
     this.#core = { store: this.#store, handler, readyTimeout, closed: false };
     if (this.settings.controlPlane) {
       this.#remote = new RemotePolicy({
@@ -351,8 +355,8 @@ export class Mesh {
   }
 
   /**
-   * Refuses new calls at once (MESHFETCH_CLOSED), lets calls in flight finish (their bodies read or
-   * destroyed) for up to `grace` ms (default 5000), then aborts what is left with MESHFETCH_CLOSED,
+   * Refuses new calls at once (MESHFETCH_CLOSED), lets calls under way finish (their bodies read or
+   * destroyed; queued or between retries, they still send their attempts) for up to `grace` ms (default 5000), then aborts what is left with MESHFETCH_CLOSED,
    * releases every layer's state and closes every connection. After this the process can exit by
    * itself. A second call returns the first one's promise.
    */
@@ -370,12 +374,13 @@ export class Mesh {
     // The control plane's watch needs no grace: the policy in force stays in force until the end.
     const remoteClosed = this.#remote?.close();
     this.#reporter?.close();
-    const drained = this.#transport.close();
-    await untilOrAfter(drained, grace);
+    // The transport closes only after the grace: a call queued in a bulkhead or between retries
+    // still has attempts to send, and a closed transport would refuse them.
+    await untilOrAfter(this.#calls.idle(), grace);
     this.#shutdown.abort(new MeshError(ErrorCode.Closed, `the mesh was closed (grace period ${grace}ms)`));
     this.#metrics.close();
     this.#certificates?.close();
-    await Promise.all([remoteClosed, drained]);
+    await Promise.all([remoteClosed, this.#transport.close()]);
   }
 }
 

@@ -23,10 +23,14 @@ interface Waiter {
 export class Bulkhead implements IdleEntry {
   lastUsed = 0;
   inFlight = 0;
+  /** The policy's max as of the latest call: a policy update takes effect on the next call or release. */
+  #max = 0;
   readonly #waiting: Waiter[] = [];
 
   /** Resolves when the call may go; true at once (no promise) when a slot is free. */
   acquire(max: number, queue: number, ctx: CallContext): true | Promise<void> | undefined {
+    this.#max = max;
+    if (this.#waiting.length > 0) this.#admitWaiting(); // a raised max lets queued calls go first
     if (this.inFlight < max && this.#waiting.length === 0) {
       this.inFlight++;
       return true;
@@ -49,14 +53,20 @@ export class Bulkhead implements IdleEntry {
     });
   }
 
-  /** A call is done: its slot goes to the first waiter, if any. */
+  /** A call is done: its slot goes to the first waiter, if the max in force (maybe lowered since) allows. */
   release = (): void => {
-    const waiter = this.#waiting.shift();
-    if (waiter) {
-      waiter.signal?.removeEventListener('abort', waiter.onAbort);
-      waiter.resolve(); // the slot passes on: inFlight stays as it is
-    } else this.inFlight--;
+    this.inFlight--;
+    this.#admitWaiting();
   };
+
+  #admitWaiting(): void {
+    while (this.inFlight < this.#max && this.#waiting.length > 0) {
+      const waiter = this.#waiting.shift()!;
+      waiter.signal?.removeEventListener('abort', waiter.onAbort);
+      this.inFlight++;
+      waiter.resolve();
+    }
+  }
 
   idle(now: number): boolean {
     return this.inFlight === 0 && this.#waiting.length === 0 && now - this.lastUsed > IDLE_MS;

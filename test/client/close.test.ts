@@ -42,6 +42,20 @@ for (const { name, create } of TRANSPORTS) {
       expect(err).to.include({ service: 'up' });
     });
 
+    it('gives a call queued in its bulkhead and a call between retries their grace period too', async function () {
+      const faults = await h.server([{ delay: 50, then: { status: 503 } }]);
+      const mesh = h.mesh(upPolicy(faults.origin, { concurrency: { max: 1, queue: 1 }, retry: { attempts: 2, backoff: { base: '1ms', max: '1ms' } } }));
+      const client = mesh.client('up');
+      const retried = client.fetch('/retried');
+      const queued = client.fetch('/queued');
+      await faults.request(1);
+      await mesh.close({ grace: 5_000 });
+      // Closing did not refuse the retry's second attempt nor the queued call: both were under way.
+      expect((await retried).status).to.equal(200);
+      expect((await queued).status).to.equal(200);
+      expect(faults.requests.map((r) => r.url)).to.deep.equal(['/retried', '/retried', '/queued']);
+    });
+
     it('lets a call in flight finish within the grace period, refusing new calls meanwhile', async function () {
       const mesh = h.mesh(upPolicy(srv.origin));
       const arrived = once(srv.server, 'request');

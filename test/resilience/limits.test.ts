@@ -73,4 +73,31 @@ describe('concurrency limit (bulkhead) and rate limit, against a real loopback u
     expect(await ok()).to.equal(true);
     expect(srv.requests.length).to.equal(3);
   });
+  it('follows a new concurrency.max at once: a raised max lets queued calls go, a lowered one holds them back', async () => {
+    const srv = await h.server([], { hang: true });
+    const policy = (max: number) => upPolicy(srv.origin, { concurrency: { max, queue: 10 }, retry: null, timeout: '60s', perTryTimeout: '60s' });
+    const mesh = h.mesh(policy(1));
+    const client = mesh.client('up');
+    const stop = new AbortController();
+    const calls = [client.fetch('/1', { signal: stop.signal }), client.fetch('/2', { signal: stop.signal }), client.fetch('/3', { signal: stop.signal })];
+    await srv.request(1);
+    mesh.setPolicy(policy(4));
+    // The next call finds the raised max: the two queued calls are let go, and it goes too.
+    calls.push(client.fetch('/4', { signal: stop.signal }));
+    await srv.request(4);
+    expect(srv.requests.map((r) => r.url)).to.have.members(['/1', '/2', '/3', '/4']);
+
+    mesh.setPolicy(policy(1));
+    srv.script.push({ delay: 50, then: { status: 200 } }, { status: 200 });
+    const fifth = client.fetch('/5');
+    const sixth = client.fetch('/6');
+    stop.abort(new Error('done holding'));
+    await Promise.allSettled(calls);
+    // Four slots were released under max 1: the queued calls go one at a time.
+    await (await fifth).arrayBuffer();
+    expect(srv.requests.length).to.equal(5);
+    await (await sixth).arrayBuffer();
+    expect(srv.requests.map((r) => r.url).slice(4)).to.deep.equal(['/5', '/6']);
+    await Promise.allSettled(calls);
+  });
 });
