@@ -1,19 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { setImmediate as tick } from 'node:timers/promises';
 import { expect } from 'chai';
 import { ErrorCode, MeshError } from '../../lib/errors.ts';
 import { startRawServer } from '../helpers/raw-server.ts';
 import { startServer } from '../helpers/server.ts';
 import { Harness, TRANSPORTS, upPolicy } from '../helpers/fault-server.ts';
+import { collectGarbage } from '../helpers/gc.ts';
 
-/** Collects garbage until `done()` or a bounded number of rounds; finalizers run between rounds. */
-async function collectGarbage(done: () => boolean = () => false, rounds = 20): Promise<void> {
-  for (let i = 0; i < rounds && !done(); i++) {
-    globalThis.gc!();
-    await tick();
-  }
-}
 
 /** A JSON document larger than one socket read, so that it arrives in several chunks. */
 const DOCUMENT = { items: Array.from({ length: 20_000 }, (_, i) => ({ i, name: `item-${i}` })) };
@@ -42,10 +35,6 @@ for (const { name, create } of TRANSPORTS) {
     }
 
     describe('a body being read is never released by garbage collection', function () {
-      before(function () {
-        if (typeof globalThis.gc !== 'function') this.skip();
-      });
-
       it('await (await mesh.fetch(u)).json() completes across collections', async function () {
         const srv = await halfThenRest();
         const mesh = h.mesh(upPolicy(srv.origin));
@@ -87,7 +76,6 @@ for (const { name, create } of TRANSPORTS) {
     });
 
     it('an unread body nobody can reach is released: its connection closes', async function () {
-      if (typeof globalThis.gc !== 'function') this.skip();
       const srv = await halfThenRest();
       const mesh = h.mesh(upPolicy(srv.origin));
       const status = await (async () => (await mesh.client('up').fetch('/doc')).status)();
