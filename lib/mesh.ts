@@ -22,11 +22,12 @@ import type { MeshEventListener, MeshEventName, PolicySource } from './events.ts
 import { createLogger, fromUserLogger } from './log.ts';
 import type { Logger, UserLogger } from './log.ts';
 import { CallsInFlight } from './pipeline/calls-in-flight.ts';
+import { closedError } from './resilience/deadline.ts';
 import { compose } from './pipeline/compose.ts';
 import { buildStack } from './pipeline/layers.ts';
 import { DEFAULT_STACK } from './stack.ts';
 import type { Layer, LayerDeps, MiddlewareSpec } from './pipeline/layers.ts';
-import type { Handler } from './pipeline/types.ts';
+import type { CallContext } from './pipeline/types.ts';
 import { BUILT_IN_POLICY, compilePolicy } from './policy/compile.ts';
 import type { CompiledPolicy } from './policy/compile.ts';
 import { SERVICE_NAME, SERVICE_NAME_RULE } from './policy/document-schema.ts';
@@ -127,7 +128,7 @@ export class Mesh {
   readonly #stats: StatsCollector;
   readonly #metrics: MeshMetrics;
   readonly #shutdown = new AbortController();
-  readonly #calls = new CallsInFlight();
+  readonly #calls = new CallsInFlight<CallContext>();
   readonly #remote: RemotePolicy | undefined;
   readonly #reporter: StatsReporter | undefined;
   /** This mesh's id in the control plane's client list: several meshes may share a process. */
@@ -160,14 +161,14 @@ export class Mesh {
       events: this.#events,
       random: options.random ?? Math.random,
       shutdown: this.#shutdown.signal,
+      calls: this.#calls,
       onPolicy: (listener) => this.#store.onInstall(listener),
     };
     const stack = buildStack(options.layers ?? DEFAULT_STACK, deps, options.middleware);
-    const stackHandler = compose(
+    const handler = compose(
       stack.map((entry) => entry.middleware),
       (req, ctx) => this.#transport.request(req, ctx),
     );
-    const handler: Handler = (req, ctx) => this.#calls.track(stackHandler(req, ctx));
     this.#core = { store: this.#store, handler, readyTimeout, closed: false };
     if (this.settings.controlPlane) {
       this.#remote = new RemotePolicy({
@@ -377,6 +378,7 @@ export class Mesh {
     // The transport closes only after the grace: a call queued in a bulkhead or between retries
     // still has attempts to send, and a closed transport would refuse them.
     await untilOrAfter(this.#calls.idle(), grace);
+    this.#calls.abortAll(closedError);
     this.#shutdown.abort(new MeshError(ErrorCode.Closed, `the mesh was closed (grace period ${grace}ms)`));
     this.#metrics.close();
     this.#certificates?.close();

@@ -1,27 +1,31 @@
-import { releaseWhenDone } from '../resilience/limits.ts';
-import type { MeshResponse } from './types.ts';
-
 /**
- * Counts the calls under way (each until it fails or its response body closes), so that mesh.close()
- * can give them their grace period whatever they are doing: on the wire, queued in a bulkhead, or
- * waiting out a retry's backoff.
+ * The calls under way in one mesh, each with the controller that aborts it. The deadline layer adds a
+ * call when it starts and removes it when the call fails or its response body closes; mesh.close()
+ * waits for the registry to empty (its grace period), then aborts what is left. One registry serves
+ * both, so a call pays for one entry, not two.
  */
-export class CallsInFlight {
-  #count = 0;
+export class CallsInFlight<T> {
+  readonly #calls = new Map<AbortController, T>();
   #onIdle: (() => void) | undefined;
 
-  track(call: Promise<MeshResponse>): Promise<MeshResponse> {
-    this.#count++;
-    return releaseWhenDone(call, this.#done);
+  add(controller: AbortController, call: T): void {
+    this.#calls.set(controller, call);
+  }
+
+  delete(controller: AbortController): void {
+    if (this.#calls.delete(controller) && this.#calls.size === 0) this.#onIdle?.();
   }
 
   /** Resolves once no call is under way. */
   idle(): Promise<void> {
-    if (this.#count === 0) return Promise.resolve();
+    if (this.#calls.size === 0) return Promise.resolve();
     return new Promise((resolve) => (this.#onIdle = resolve));
   }
 
-  readonly #done = (): void => {
-    if (--this.#count === 0) this.#onIdle?.();
-  };
+  /** Aborts every call still under way, each with the reason made for it. */
+  abortAll(reason: (call: T) => unknown): void {
+    const calls = [...this.#calls];
+    this.#calls.clear();
+    for (const [controller, call] of calls) controller.abort(reason(call));
+  }
 }

@@ -1,7 +1,8 @@
 import { configError } from '../errors.ts';
 import type { MeshEvents } from '../events.ts';
 import type { CompiledPolicy } from '../policy/compile.ts';
-import type { Middleware } from './types.ts';
+import type { CallsInFlight } from './calls-in-flight.ts';
+import type { CallContext, Middleware } from './types.ts';
 
 /**
  * What one mesh shares with every layer, and nothing more: per-destination state (budgets, breakers,
@@ -13,6 +14,8 @@ export interface LayerDeps {
   readonly random: () => number;
   /** Aborted by mesh.close(): a layer releases its per-destination state (and any shared timer) then. */
   readonly shutdown: AbortSignal;
+  /** The calls under way, which mesh.close() waits on and then aborts; the deadline layer keeps it. */
+  readonly calls: CallsInFlight<CallContext>;
   /**
    * Calls `listener` with each policy installed from now on, so that a layer can drop the state of
    * services that left the policy; returns the unsubscriber.

@@ -2,31 +2,17 @@ import { ErrorCode, MeshError } from '../errors.ts';
 import type { LayerDeps } from '../pipeline/layers.ts';
 import type { CallContext, Middleware } from '../pipeline/types.ts';
 
-/** The calls under way, each with the controller that aborts it. */
-type InFlight = Map<AbortController, CallContext>;
-
 function whereOf(ctx: CallContext): string {
   return ctx.route ? `${ctx.service} (${ctx.route})` : ctx.service;
 }
 
-/** Aborts every call still under way when the mesh shuts down (mesh.close(), once its grace period is over). */
-function abortOnShutdown(shutdown: AbortSignal, inFlight: InFlight): void {
-  shutdown.addEventListener(
-    'abort',
-    () => {
-      for (const [controller, ctx] of inFlight) {
-        controller.abort(
-          new MeshError(ErrorCode.Closed, `the mesh was closed before the call to ${whereOf(ctx)} finished`, {
-            service: ctx.service,
-            route: ctx.route,
-            attempts: ctx.attempt,
-          }),
-        );
-      }
-      inFlight.clear();
-    },
-    { once: true },
-  );
+/** Why a call still under way when the mesh closed (after its grace period) was aborted. */
+export function closedError(ctx: CallContext): MeshError {
+  return new MeshError(ErrorCode.Closed, `the mesh was closed before the call to ${whereOf(ctx)} finished`, {
+    service: ctx.service,
+    route: ctx.route,
+    attempts: ctx.attempt,
+  });
 }
 
 /**
@@ -35,9 +21,8 @@ function abortOnShutdown(shutdown: AbortSignal, inFlight: InFlight): void {
  * the caller aborts, or when the mesh shuts down (MESHFETCH_CLOSED); the timer is released when the
  * body closes or the call fails.
  */
-export function deadlineLayer(deps: Pick<LayerDeps, 'shutdown'>): Middleware {
-  const inFlight: InFlight = new Map();
-  abortOnShutdown(deps.shutdown, inFlight);
+export function deadlineLayer(deps: Pick<LayerDeps, 'calls'>): Middleware {
+  const inFlight = deps.calls;
   return (next) => async (req, ctx) => {
     const callerSignal = ctx.signal;
     if (callerSignal?.aborted) throw callerSignal.reason;
@@ -56,7 +41,7 @@ export function deadlineLayer(deps: Pick<LayerDeps, 'shutdown'>): Middleware {
     const onCallerAbort = (): void => controller.abort(callerSignal!.reason);
     callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
     const timer = setTimeout(() => controller.abort(exceeded(ctx.attempt)), budget);
-    inFlight.set(controller, ctx);
+    inFlight.add(controller, ctx);
     const release = (): void => {
       clearTimeout(timer);
       inFlight.delete(controller);

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -25,6 +26,13 @@ export async function launchChromium(viewport: { width: number; height: number }
     viewport,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  context.once('close', () => rmSync(profile, { recursive: true, force: true }));
+  // 'close' fires while Chromium may still be writing into its profile (ENOTEMPTY on a first try), so
+  // the removal retries (fs.rm's own retries) and a profile that still resists is reported, not thrown
+  // from an event handler.
+  context.once('close', () => {
+    rm(profile, { recursive: true, force: true, maxRetries: 10 }).catch((err: unknown) => {
+      process.emitWarning(`could not remove the Chromium profile ${profile}: ${String(err)}`);
+    });
+  });
   return context;
 }
