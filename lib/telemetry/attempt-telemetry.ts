@@ -1,5 +1,5 @@
 import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
-import type { Attributes, Span } from '@opentelemetry/api';
+import type { Attributes, Context, Span, Tracer } from '@opentelemetry/api';
 import type { LayerDeps } from '../pipeline/layers.ts';
 import type { CallContext, MeshRequest, MeshResponse, Middleware } from '../pipeline/types.ts';
 import { ATTR, isCancellation, knownMethod, redactedUrl, serverAddress, spanName } from './attributes.ts';
@@ -7,21 +7,25 @@ import { answered, endSpan, failed, whenBodyCloses } from './request-end.ts';
 import type { Ending } from './request-end.ts';
 import { activeTracer, SUPPRESS_TRACING } from './tracer.ts';
 
-function attemptAttributes(req: MeshRequest, ctx: CallContext): Attributes {
-  const method = knownMethod(req.method);
+/**
+ * The attributes the HTTP client conventions want a sampler to see, given at the span's start; the
+ * SDK validates start attributes twice (before and after sampling), so the rest are set after it.
+ */
+function samplingAttributes(req: MeshRequest, method: string): Attributes {
   const { address, port } = serverAddress(req.origin);
-  const attributes: Attributes = {
-    [ATTR.method]: method,
-    [ATTR.serverAddress]: address,
-    [ATTR.serverPort]: port,
-    [ATTR.urlFull]: redactedUrl(req.origin, req.path),
-    [ATTR.service]: ctx.service,
-  };
-  if (ctx.backend !== undefined) attributes[ATTR.backend] = ctx.backend;
-  if (ctx.route !== undefined) attributes[ATTR.route] = ctx.route;
-  if (ctx.attempt > 1) attributes[ATTR.resendCount] = ctx.attempt - 1;
-  if (method === '_OTHER') attributes[ATTR.methodOriginal] = req.method;
-  return attributes;
+  return { [ATTR.method]: method, [ATTR.serverAddress]: address, [ATTR.serverPort]: port, [ATTR.urlFull]: redactedUrl(req.origin, req.path) };
+}
+
+function startAttemptSpan(tracer: Tracer, parent: Context, req: MeshRequest, ctx: CallContext): Span {
+  const method = knownMethod(req.method);
+  const span = tracer.startSpan(spanName(req.method, ctx.route), { kind: SpanKind.CLIENT, attributes: samplingAttributes(req, method) }, parent);
+  if (!span.isRecording()) return span;
+  span.setAttribute(ATTR.service, ctx.service);
+  if (ctx.backend !== undefined) span.setAttribute(ATTR.backend, ctx.backend);
+  if (ctx.route !== undefined) span.setAttribute(ATTR.route, ctx.route);
+  if (ctx.attempt > 1) span.setAttribute(ATTR.resendCount, ctx.attempt - 1);
+  if (method === '_OTHER') span.setAttribute(ATTR.methodOriginal, req.method);
+  return span;
 }
 
 /**
@@ -48,7 +52,7 @@ export function attemptTelemetryLayer(deps: LayerDeps): Middleware {
     try {
       if (tracer) {
         const parent = context.active();
-        span = tracer.startSpan(spanName(req.method, ctx.route), { kind: SpanKind.CLIENT, attributes: attemptAttributes(req, ctx) }, parent);
+        span = startAttemptSpan(tracer, parent, req, ctx);
         const attemptContext = trace.setSpan(parent, span);
         const headers = { ...req.headers };
         propagation.inject(attemptContext, headers);

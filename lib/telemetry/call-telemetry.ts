@@ -1,12 +1,22 @@
 import { context, SpanKind, trace } from '@opentelemetry/api';
-import type { Attributes, Span } from '@opentelemetry/api';
+import type { Context, Span, Tracer } from '@opentelemetry/api';
 import type { LayerDeps } from '../pipeline/layers.ts';
-import type { Middleware, MeshResponse } from '../pipeline/types.ts';
+import type { CallContext, Middleware, MeshResponse } from '../pipeline/types.ts';
 import { ATTR, isCancellation, knownMethod, spanName } from './attributes.ts';
 import { answered, endSpan, failed, whenBodyCloses } from './request-end.ts';
 import type { Ending } from './request-end.ts';
 import { recordSpanEvents } from './span-events.ts';
 import { activeTracer } from './tracer.ts';
+
+/** The method is given at the start, for a sampler; the rest after it (the SDK validates start attributes twice). */
+function startCallSpan(tracer: Tracer, parent: Context, method: string, ctx: CallContext): Span {
+  const span = tracer.startSpan(spanName(method, ctx.route), { kind: SpanKind.INTERNAL, attributes: { [ATTR.method]: knownMethod(method) } }, parent);
+  if (span.isRecording()) {
+    span.setAttribute(ATTR.service, ctx.service);
+    if (ctx.route !== undefined) span.setAttribute(ATTR.route, ctx.route);
+  }
+  return span;
+}
 
 /**
  * The logical call: one INTERNAL span named `{method} {route}` that parents every attempt's CLIENT
@@ -36,10 +46,8 @@ export function callTelemetryLayer(deps: LayerDeps): Middleware {
     let res: MeshResponse;
     try {
       if (tracer) {
-        const attributes: Attributes = { [ATTR.method]: knownMethod(req.method), [ATTR.service]: ctx.service };
-        if (ctx.route !== undefined) attributes[ATTR.route] = ctx.route;
         const parent = context.active();
-        span = tracer.startSpan(spanName(req.method, ctx.route), { kind: SpanKind.INTERNAL, attributes }, parent);
+        span = startCallSpan(tracer, parent, req.method, ctx);
         res = await context.with(trace.setSpan(parent, span), next, undefined, req, ctx);
       } else {
         res = await next(req, ctx);

@@ -10,9 +10,17 @@ export interface Ending {
   readonly outcome: Outcome;
 }
 
+/** One frozen Ending per status code seen, so that the common path allocates none (statuses are bounded: 100–999). */
+const ANSWERED = new Map<number, Ending>();
+
 /** How a request that answered ended: 4xx and 5xx carry their status as error.type (HTTP client conventions). */
 export function answered(status: number): Ending {
-  return { status, errorType: status >= 400 ? String(status) : undefined, outcome: statusOutcome(status) };
+  let ending = ANSWERED.get(status);
+  if (ending === undefined) {
+    ending = Object.freeze({ status, errorType: status >= 400 ? String(status) : undefined, outcome: statusOutcome(status) });
+    if (status >= 100 && status <= 999) ANSWERED.set(status, ending);
+  }
+  return ending;
 }
 
 export function failed(err: unknown, cancelled: boolean): Ending {
@@ -31,8 +39,11 @@ export function endSpan(span: Span, ending: Ending): void {
   span.end();
 }
 
-/** Runs `fn` once the response body has closed (read to its end, or destroyed). */
+/**
+ * Runs `fn` once the response body has closed (read to its end, or destroyed). A stream emits
+ * 'close' once, so a plain listener is enough (once() would wrap `fn` in one more closure per call).
+ */
 export function whenBodyCloses(res: MeshResponse, fn: () => void): void {
   if (res.body.destroyed) fn();
-  else res.body.once('close', fn);
+  else res.body.on('close', fn);
 }

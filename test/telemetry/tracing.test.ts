@@ -200,6 +200,17 @@ describe('tracing alongside @opentelemetry/instrumentation-undici (registered in
     expect(undiciSpans.map((s) => s.name)).to.deep.equal(['GET']);
   });
 
+  it('an instrumentation enabled after the mesh has made calls is seen from the next attempt on: still one CLIENT span per attempt', async function () {
+    const srv = await h.server();
+    const mesh = h.mesh(upPolicy(srv.origin, ITEM_ROUTE));
+    await (await mesh.client('up').fetch('/items/1')).text();
+    instrumentation = new UndiciInstrumentation();
+    await (await mesh.client('up').fetch('/items/2')).text();
+    const clients = byKind(otel.spans.getFinishedSpans(), SpanKind.CLIENT);
+    expect(clients.map((s) => s.instrumentationScope.name)).to.deep.equal(['meshfetch', 'meshfetch']);
+    expect(srv.requests.map((r) => parentIdOf(r.headers.traceparent))).to.deep.equal(clients.map((s) => s.spanContext().spanId));
+  });
+
   it("with ignoreRequestHook: isTracingSuppressed, the instrumentation records no duplicate http.client.request.duration for the mesh's attempts", async function () {
     instrumentation = new UndiciInstrumentation({ ignoreRequestHook: () => isTracingSuppressed(context.active()) });
     const srv = await h.server();
