@@ -1,10 +1,10 @@
 import CircuitBreaker from 'opossum';
 import { ErrorCode, MeshError, stacklessError } from '../errors.ts';
 import type { CircuitState, MeshEvents } from '../events.ts';
+import type { DestinationState } from '../pipeline/per-destination.ts';
 import type { CallContext, Handler, MeshRequest, MeshResponse } from '../pipeline/types.ts';
 import type { CircuitBreakerPolicy } from '../policy/types.ts';
 import { BreakerWindow, FAILURES, SUCCESSES } from './breaker-window.ts';
-import type { IdleEntry } from './idle-map.ts';
 import { SlidingCounts } from './sliding-counts.ts';
 
 /** Failures a breaker counts: the destination did not answer, or not in time. */
@@ -55,8 +55,7 @@ function sameSettings(a: CircuitBreakerPolicy, b: CircuitBreakerPolicy): boolean
  *   breaker is shut down (clearing opossum's reset timer) and a fresh one is made, half-open, by the
  *   first call after `resetTimeout`. An open circuit rejects without calling opossum or the network.
  */
-export class DestinationBreaker implements IdleEntry {
-  lastUsed = 0;
+export class DestinationBreaker implements DestinationState {
   state: CircuitState = 'closed';
   readonly #service: string;
   readonly #route: string | undefined;
@@ -66,6 +65,8 @@ export class DestinationBreaker implements IdleEntry {
   #counts: SlidingCounts;
   #opossum: Opossum | undefined;
   #openUntil = 0;
+  /** Calls sent through this breaker whose outcome it has not seen yet (a half-open probe among them). */
+  #inFlight = 0;
   /** Set by errorFilter for an outcome that says nothing about the destination's health (a caller's abort). */
   #neutral = false;
 
@@ -89,8 +90,14 @@ export class DestinationBreaker implements IdleEntry {
       this.#opossum.shutdown(); // healthy again: back to counting only
       this.#opossum = undefined;
     }
-    if (this.#opossum) return this.#opossum.fire(next, req, ctx).catch(this.#unwrap);
-    return next(req, ctx).then(this.#healthyAnswer, this.#healthyFailure);
+    this.#inFlight++;
+    try {
+      if (this.#opossum) return this.#opossum.fire(next, req, ctx).then(this.#answered, this.#unwrap);
+      return next(req, ctx).then(this.#healthyAnswer, this.#healthyFailure);
+    } catch (err) {
+      this.#inFlight--; // a handler that threw instead of rejecting
+      throw err;
+    }
   }
 
   /** Whether a call now would be refused without being sent (open, and not yet due for a probe). */
@@ -98,8 +105,12 @@ export class DestinationBreaker implements IdleEntry {
     return this.state === 'open' && now < this.#openUntil;
   }
 
-  idle(now: number): boolean {
-    return now - this.lastUsed > this.#settings.window + this.#settings.resetTimeout;
+  inUse(): boolean {
+    return this.#inFlight > 0;
+  }
+
+  idle(now: number, lastUsed: number): boolean {
+    return now - lastUsed > this.#settings.window + this.#settings.resetTimeout;
   }
 
   /** Dropped when idle or at mesh.close(): a circuit that was not closed is reported closed (forgotten). */
@@ -109,7 +120,13 @@ export class DestinationBreaker implements IdleEntry {
     if (this.state !== 'closed') this.#change('closed');
   }
 
+  readonly #answered = (res: MeshResponse): MeshResponse => {
+    this.#inFlight--;
+    return res;
+  };
+
   readonly #healthyAnswer = (res: MeshResponse): MeshResponse | Promise<MeshResponse> => {
+    this.#inFlight--;
     if (!this.#isFailure(res.status)) {
       this.#counts.add(SUCCESSES);
       return res;
@@ -118,6 +135,7 @@ export class DestinationBreaker implements IdleEntry {
   };
 
   readonly #healthyFailure = (err: unknown): Promise<never> => {
+    this.#inFlight--;
     if (!isFailureError(err)) return Promise.reject(err);
     return this.#firstFailure(err).then(() => Promise.reject(err));
   };
@@ -210,6 +228,7 @@ export class DestinationBreaker implements IdleEntry {
   }
 
   readonly #unwrap = (err: unknown): MeshResponse => {
+    this.#inFlight--;
     if (err instanceof FailedAnswer) return err.res;
     if (err instanceof Error && CircuitBreaker.isOurError(err)) {
       // EOPENBREAKER: a half-open circuit whose one probe is in flight; ESHUTDOWN: dropped meanwhile.

@@ -1,8 +1,8 @@
 import { ErrorCode, MeshError } from '../errors.ts';
 import type { LayerDeps } from '../pipeline/layers.ts';
+import { PerDestination } from '../pipeline/per-destination.ts';
+import type { DestinationState } from '../pipeline/per-destination.ts';
 import type { CallContext, Middleware, MeshResponse } from '../pipeline/types.ts';
-import { IdleMap } from './idle-map.ts';
-import type { IdleEntry } from './idle-map.ts';
 import { limitedError, releaseWhenDone } from './limits.ts';
 
 const SWEEP_MS = 10_000;
@@ -20,8 +20,7 @@ interface Waiter {
  * its response body is done), and up to `queue` more waiting in arrival order. A waiting call gives
  * up when its own signal aborts (its deadline, or its caller), so the queue needs no timer.
  */
-export class Bulkhead implements IdleEntry {
-  lastUsed = 0;
+export class Bulkhead implements DestinationState {
   inFlight = 0;
   /** The policy's max as of the latest call: a policy update takes effect on the next call or release. */
   #max = 0;
@@ -68,8 +67,12 @@ export class Bulkhead implements IdleEntry {
     }
   }
 
-  idle(now: number): boolean {
-    return this.inFlight === 0 && this.#waiting.length === 0 && now - this.lastUsed > IDLE_MS;
+  inUse(): boolean {
+    return this.inFlight > 0 || this.#waiting.length > 0;
+  }
+
+  idle(now: number, lastUsed: number): boolean {
+    return now - lastUsed > IDLE_MS;
   }
 
   /** mesh.close(): waiting calls are refused. */
@@ -86,10 +89,11 @@ export class Bulkhead implements IdleEntry {
  * and queue place is taken fails with MESHFETCH_CONCURRENCY_LIMIT (not retryable).
  */
 export function concurrencyLayer(deps: LayerDeps): Middleware {
-  const bulkheads = new IdleMap<string, Bulkhead>(SWEEP_MS, deps.shutdown);
+  const bulkheads = new PerDestination<Bulkhead>(deps, SWEEP_MS);
   return (next) => (req, ctx) => {
     const { max, queue } = ctx.policy.concurrency;
-    const bulkhead = bulkheads.get(ctx.service) ?? bulkheads.add(ctx.service, new Bulkhead(), ctx.endpoints.length > 0);
+    const now = Date.now();
+    const bulkhead = bulkheads.get(ctx.service, now) ?? bulkheads.add(ctx.service, ctx.service, ctx.endpoints.length > 0, new Bulkhead(), now);
     const admitted = bulkhead.acquire(max, queue, ctx);
     if (admitted === undefined) return Promise.reject(limitedError(deps.events, ctx, 'concurrency', `${max} calls in flight and ${queue} waiting`));
     if (admitted === true) return releaseWhenDone(next(req, ctx), bulkhead.release);

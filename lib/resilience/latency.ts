@@ -1,5 +1,5 @@
 import type { LayerDeps } from '../pipeline/layers.ts';
-import { PerService } from '../pipeline/per-service.ts';
+import { PerDestination } from '../pipeline/per-destination.ts';
 import type { CallContext } from '../pipeline/types.ts';
 
 const GROWTH = Math.log(1.2);
@@ -37,17 +37,18 @@ type Destination = Pick<CallContext, 'service' | 'route' | 'endpoints'>;
 
 /**
  * Observed latency per (service, route), for hedging at the route's p95. Bounded: in services as
- * PerService says, and in routes per service (a route name may come from the caller).
+ * PerDestination says, and in routes per service (a route name may come from the caller).
  */
 export class LatencyTracker {
-  readonly #services: PerService<Map<string | undefined, LatencyHistogram>>;
+  readonly #services: PerDestination<Map<string | undefined, LatencyHistogram>>;
 
   constructor(deps?: Pick<LayerDeps, 'onPolicy' | 'shutdown'>) {
-    this.#services = new PerService(() => new Map(), deps);
+    this.#services = new PerDestination(deps);
   }
 
   #histogram(ctx: Destination): LatencyHistogram {
-    const routes = this.#services.get(ctx);
+    const { service } = ctx;
+    const routes = this.#services.get(service) ?? this.#services.add(service, service, ctx.endpoints.length > 0, new Map());
     let histogram = routes.get(ctx.route);
     if (!histogram) {
       if (routes.size >= MAX_ROUTES_PER_SERVICE) routes.delete(routes.keys().next().value);

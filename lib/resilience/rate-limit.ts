@@ -1,7 +1,7 @@
 import type { LayerDeps } from '../pipeline/layers.ts';
+import { PerDestination } from '../pipeline/per-destination.ts';
+import type { DestinationState } from '../pipeline/per-destination.ts';
 import type { Middleware } from '../pipeline/types.ts';
-import { IdleMap } from './idle-map.ts';
-import type { IdleEntry } from './idle-map.ts';
 import { limitedError } from './limits.ts';
 
 const SWEEP_MS = 10_000;
@@ -10,8 +10,7 @@ const SWEEP_MS = 10_000;
  * A token bucket for one destination service: `burst` tokens, refilled at `rps` per second. Tokens
  * are refilled from the time elapsed when a call asks for one, so there is no timer.
  */
-export class TokenBucket implements IdleEntry {
-  lastUsed = 0;
+export class TokenBucket implements DestinationState {
   #tokens: number;
   #refilledAt: number;
   #burst: number;
@@ -39,17 +38,16 @@ export class TokenBucket implements IdleEntry {
     return this.#tokens + ((now - this.#refilledAt) * this.#rps) / 1000 >= this.#burst;
   }
 
-  dispose(): void {}
 }
 
 /** Enforces `rateLimit: { rps, burst }` per destination service: MESHFETCH_RATE_LIMITED when empty. */
 export function rateLimitLayer(deps: LayerDeps): Middleware {
-  const buckets = new IdleMap<string, TokenBucket>(SWEEP_MS, deps.shutdown);
+  const buckets = new PerDestination<TokenBucket>(deps, SWEEP_MS);
   return (next) => (req, ctx) => {
     const limit = ctx.policy.rateLimit;
     if (limit === null) return next(req, ctx);
     const now = Date.now();
-    const bucket = buckets.get(ctx.service, now) ?? buckets.add(ctx.service, new TokenBucket(limit.rps, limit.burst, now), ctx.endpoints.length > 0, now);
+    const bucket = buckets.get(ctx.service, now) ?? buckets.add(ctx.service, ctx.service, ctx.endpoints.length > 0, new TokenBucket(limit.rps, limit.burst, now), now);
     if (!bucket.tryTake(limit.rps, limit.burst, now)) {
       return Promise.reject(limitedError(deps.events, ctx, 'rate', `${limit.rps}/s, burst ${limit.burst}`));
     }

@@ -1,5 +1,5 @@
 import type { LayerDeps } from '../pipeline/layers.ts';
-import { PerService } from '../pipeline/per-service.ts';
+import { PerDestination } from '../pipeline/per-destination.ts';
 import type { CallContext } from '../pipeline/types.ts';
 import type { RetryPolicy } from '../policy/types.ts';
 import { SlidingCounts } from './sliding-counts.ts';
@@ -43,19 +43,20 @@ export class RetryBudget {
 }
 
 /**
- * One budget per destination service, made on first use (bounded as PerService says). Routes whose
+ * One budget per destination service, made on first use (bounded as PerDestination says). Routes whose
  * policies give the service different budget settings each get their own, so they never reset each
  * other's counts; a service keeps at most a few settings (old ones are dropped first).
  */
 export class RetryBudgets {
-  readonly #byService: PerService<Map<string, RetryBudget>>;
+  readonly #byService: PerDestination<Map<string, RetryBudget>>;
 
   constructor(deps?: Pick<LayerDeps, 'onPolicy' | 'shutdown'>) {
-    this.#byService = new PerService(() => new Map(), deps);
+    this.#byService = new PerDestination(deps);
   }
 
   for(ctx: Pick<CallContext, 'service' | 'endpoints'>, settings: BudgetSettings): RetryBudget {
-    const budgets = this.#byService.get(ctx);
+    const { service } = ctx;
+    const budgets = this.#byService.get(service) ?? this.#byService.add(service, service, ctx.endpoints.length > 0, new Map());
     const key = `${settings.ratio}/${settings.minPerSecond}/${settings.ttl}`;
     let budget = budgets.get(key);
     if (!budget) {

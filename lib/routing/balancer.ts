@@ -1,7 +1,7 @@
 import type { MeshEvents } from '../events.ts';
+import type { DestinationState } from '../pipeline/per-destination.ts';
 import type { Endpoint } from '../policy/compile.ts';
 import type { CallPolicy, OutlierDetectionPolicy } from '../policy/types.ts';
-import type { IdleEntry } from '../resilience/idle-map.ts';
 import { EndpointState } from './endpoint-state.ts';
 
 /** Per-endpoint state unused (not even considered) for this long is dropped: the endpoint left the policy. */
@@ -18,8 +18,7 @@ export interface Pick {
  * attempt used. State is per (service, endpoint URL), so a new policy revision that keeps an
  * endpoint keeps its state; an endpoint that left is forgotten once unused for a minute.
  */
-export class ServiceBalancer implements IdleEntry {
-  lastUsed = 0;
+export class ServiceBalancer implements DestinationState {
   readonly #service: string;
   readonly #events: MeshEvents;
   readonly #states = new Map<string, EndpointState>();
@@ -120,12 +119,9 @@ export class ServiceBalancer implements IdleEntry {
     for (const [url, state] of this.#states) if (state.pending === 0 && now - state.lastUsed > ENDPOINT_IDLE_MS) this.#states.delete(url);
   }
 
-  idle(now: number): boolean {
-    for (const state of this.#states.values()) if (state.pending > 0 || now - state.lastUsed <= ENDPOINT_IDLE_MS) return false;
-    return now - this.lastUsed > ENDPOINT_IDLE_MS;
-  }
-
-  dispose(): void {
-    this.#states.clear();
+  /** An attempt is in flight to one of the endpoints: its outcome is still to be settled here. */
+  inUse(): boolean {
+    for (const state of this.#states.values()) if (state.pending > 0) return true;
+    return false;
   }
 }

@@ -1,6 +1,6 @@
 import { ErrorCode, isMeshError } from '../errors.ts';
 import type { LayerDeps } from '../pipeline/layers.ts';
-import { PerService } from '../pipeline/per-service.ts';
+import { PerDestination } from '../pipeline/per-destination.ts';
 import type { CallContext, Middleware, MeshRequest, MeshResponse } from '../pipeline/types.ts';
 import type { Endpoint } from '../policy/compile.ts';
 import { ServiceBalancer } from './balancer.ts';
@@ -25,8 +25,8 @@ function endpointFailed(err: unknown, ctx: CallContext): boolean | undefined {
  * a service with one endpoint needs no state at all.
  */
 export function endpointLayer(deps: LayerDeps): Middleware {
-  // One balancer per service, kept while the policy gives the service endpoints (PerService).
-  const balancers = new PerService((service) => new ServiceBalancer(service, deps.events), deps);
+  // One balancer per service, kept while the policy gives the service endpoints (PerDestination).
+  const balancers = new PerDestination<ServiceBalancer>(deps);
   return (next) => (req, ctx) => {
     if (req.origin) return next(req, ctx);
     const { endpoints } = ctx;
@@ -34,7 +34,8 @@ export function endpointLayer(deps: LayerDeps): Middleware {
     if (endpoints.length === 1) return next(toEndpoint(req, endpoints[0]!), ctx);
     const started = performance.now();
     // A split's attempt is balanced by its backend's balancer, by the backend's balancing and outlier policy.
-    const balancer = balancers.get(ctx.backend === undefined ? ctx : { service: ctx.backend, endpoints });
+    const service = ctx.backend ?? ctx.service;
+    const balancer = balancers.get(service) ?? balancers.add(service, service, true, new ServiceBalancer(service, deps.events));
     const policy = backendPolicy(ctx);
     const picked = balancer.pick(endpoints, ctx.lastEndpoint, policy, deps.random, started);
     ctx.lastEndpoint = picked.endpoint.url;

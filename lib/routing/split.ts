@@ -1,9 +1,9 @@
 import type { LayerDeps } from '../pipeline/layers.ts';
+import { PerDestination } from '../pipeline/per-destination.ts';
 import type { CallContext, Handler, Middleware, MeshRequest, MeshResponse } from '../pipeline/types.ts';
 import type { CompiledService, Endpoint } from '../policy/compile.ts';
 import type { CallPolicy } from '../policy/types.ts';
 import { DestinationBreaker } from '../resilience/circuit-breaker.ts';
-import { IdleMap } from '../resilience/idle-map.ts';
 import { pickBackend } from './actions.ts';
 import type { Split } from './actions.ts';
 
@@ -30,12 +30,12 @@ const SWEEP_MS = 10_000;
  * (an absolute URL) is not split.
  */
 export function splitLayer(deps: LayerDeps): Middleware {
-  const breakers = new IdleMap<string, DestinationBreaker>(SWEEP_MS, deps.shutdown);
+  const breakers = new PerDestination<DestinationBreaker>(deps, SWEEP_MS);
 
   function breakerOf(target: CompiledService, now: number): DestinationBreaker | undefined {
     const settings = target.policy.circuitBreaker;
     if (settings === null) return undefined;
-    return breakers.get(target.name, now) ?? breakers.add(target.name, new DestinationBreaker(target.name, undefined, settings, deps.events), target.endpoints.length > 0, now);
+    return breakers.get(target.name, now) ?? breakers.add(target.name, target.name, target.endpoints.length > 0, new DestinationBreaker(target.name, undefined, settings, deps.events), now);
   }
 
   /** The picked backend, or while its breaker refuses, the first of the split's others that does not. */
