@@ -18,9 +18,12 @@ class HedgeLost extends Error {
 /**
  * One attempt that is hedged: when no answer came within the delay (fixed, or the route's observed
  * p95), up to `max` more copies are sent, each paid from the retry budget and carrying the same
- * attempt number. The first good answer wins and the others are aborted; an answer with a retryable
- * status (a 503) wins only if no copy in flight does better. When every copy failed, the attempt
- * fails with the last failure and the retry layer decides what comes next.
+ * attempt number. A copy prefers another endpoint than the copy before it, as a retry does. The first
+ * good answer wins and the others are aborted; an answer with a retryable status (a 503) wins only if
+ * no copy in flight does better. When every copy failed, the attempt fails with the last failure and
+ * the retry layer decides what comes next. The call's context records the endpoint of the copy whose
+ * outcome the attempt ends with, so that a retry avoids it and what reads the context after the
+ * attempt sees where its answer came from.
  */
 export function hedgedAttempt(next: Handler, deps: HedgeDeps, budget: RetryBudget): Handler {
   return (req: MeshRequest, ctx: CallContext): Promise<MeshResponse> => {
@@ -30,22 +33,26 @@ export function hedgedAttempt(next: Handler, deps: HedgeDeps, budget: RetryBudge
     const retryable = ctx.policy.retry ? retryStatuses(ctx.policy.retry) : NO_STATUSES;
     return new Promise((resolve, reject) => {
       const controllers: AbortController[] = [];
+      /** Each copy's context: the endpoint layer notes on it where the copy went. */
+      const copies: CallContext[] = [];
       let settled = false;
       let ended = 0;
       let timer: NodeJS.Timeout | undefined;
       let lastError: unknown;
+      let lastFailed: CallContext | undefined;
       /** A retryable answer (a 503), kept in case no copy answers better. */
-      let held: { res: MeshResponse; controller: AbortController } | undefined;
+      let held: { res: MeshResponse; controller: AbortController; copy: CallContext } | undefined;
 
-      const finish = (winner: AbortController | undefined): void => {
+      const finish = (winner: AbortController | undefined, from: CallContext | undefined): void => {
         settled = true;
+        ctx.lastEndpoint = from?.lastEndpoint;
         clearTimeout(timer);
         for (const controller of controllers) if (controller !== winner) controller.abort(new HedgeLost('another attempt answered first'));
       };
       /** When no copy is in flight any more, the best thing seen so far ends the attempt. */
       const settleIfLast = (): void => {
         if (++ended < controllers.length) return;
-        finish(held?.controller);
+        finish(held?.controller, held?.copy ?? lastFailed);
         if (held) resolve(held.res);
         else reject(lastError);
       };
@@ -53,23 +60,25 @@ export function hedgedAttempt(next: Handler, deps: HedgeDeps, budget: RetryBudge
         const controller = new AbortController();
         controllers.push(controller);
         const signal = ctx.signal ? AbortSignal.any([ctx.signal, controller.signal]) : controller.signal;
-        const copy: CallContext = { ...ctx, signal };
+        const copy: CallContext = { ...ctx, signal, lastEndpoint: copies.at(-1)?.lastEndpoint ?? ctx.lastEndpoint };
+        copies.push(copy);
         next(req, copy).then(
           (res) => {
             if (settled) return void res.body.destroy();
             deps.latency.record(ctx, Date.now() - started);
             if (retryable.has(res.status)) {
               held?.res.body.destroy();
-              held = { res, controller };
+              held = { res, controller, copy };
               return settleIfLast();
             }
             held?.res.body.destroy();
-            finish(controller);
+            finish(controller, copy);
             resolve(res);
           },
           (err: unknown) => {
             if (settled) return;
             lastError = err;
+            lastFailed = copy;
             settleIfLast();
           },
         );

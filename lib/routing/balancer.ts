@@ -48,6 +48,8 @@ export class ServiceBalancer implements DestinationState {
     const a = this.#eligibleFrom(endpoints, i, avoid, undefined, policy, now);
     const b = this.#eligibleFrom(endpoints, j, avoid, a.endpoint, policy, now);
     if (a === b || a.endpoint === b.endpoint) return a;
+    // b is the endpoint to avoid only when nothing else was left for it: a cheaper cost does not bring it back.
+    if (b.endpoint.url === avoid) return a;
     // An endpoint back from ejection gets its probe as soon as it is drawn, one at a time.
     if (a.state.awaitingProbe(now)) return a;
     if (b.state.awaitingProbe(now)) return b;

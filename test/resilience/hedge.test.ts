@@ -202,6 +202,27 @@ for (const { name, create } of TRANSPORTS) {
       expect(events.hedge).to.deep.equal([]);
     });
 
+    it('a hedge goes to another endpoint than the copy it hedges, and the call records where its answer came from', async function () {
+      const a = await h.server([{ status: 200 }, { status: 200 }, { status: 200 }, { hang: true }], { status: 200, body: 'hedged to a again' });
+      const b = await h.server([{ status: 200, body: 'second' }]);
+      // Seen from outside the retry layer: the endpoint of the attempt the call's answer came from.
+      const recorded: (string | undefined)[] = [];
+      const mesh = h.mesh(upPolicy([a.origin, b.origin], hedged({ delay: '50ms' })), {
+        middleware: [{ name: 'record-endpoint', before: 'retry', use: (next) => async (req, ctx) => {
+          const res = await next(req, ctx);
+          recorded.push(ctx.lastEndpoint);
+          return res;
+        } }],
+      });
+      // Quick answers from a (random is pinned, so peak-EWMA picks a while the costs are even): a now
+      // looks far cheaper than b's 30 ms initial estimate, even with the hung copy on it.
+      for (let i = 0; i < 3; i++) await (await mesh.client('up').fetch('/search')).arrayBuffer();
+      const res = await mesh.client('up').fetch('/search');
+      expect(await res.text()).to.equal('second');
+      expect(recorded).to.deep.equal([a.origin, a.origin, a.origin, b.origin]);
+      await a.requests[3]!.socketClosed(); // the losing copy was aborted
+    });
+
     it('a hedged route is still retried when every copy fails', async function () {
       const srv = await h.server([{ reset: true }, { status: 200, body: 'retried' }]);
       const mesh = h.mesh(upPolicy(srv.origin, hedged({ delay: '500ms' })));

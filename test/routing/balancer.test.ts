@@ -108,6 +108,18 @@ describe('load balancing over several real loopback endpoints', function () {
     expect([a.requests[0]!.attempt, b.requests[0]!.attempt].sort()).to.deep.equal([1, 2]);
   });
 
+  it('sends a retry to another endpoint even when the one that refused looks cheaper (a 429 is not a failure of the endpoint)', async function () {
+    const a = await h.server([{ status: 200 }, { status: 200 }, { status: 200 }, { status: 429 }], { status: 200, body: 'a' });
+    const b = await h.server([], { status: 200, body: 'b' });
+    const mesh = h.mesh(upPolicy([a.origin, b.origin], { circuitBreaker: null, retry: { attempts: 2, backoff: { base: '0ms', max: '0ms' } } }));
+    // Quick answers from a (random is pinned, so peak-EWMA picks a while the costs are even): a now
+    // costs far less than b's 30 ms initial estimate.
+    for (let i = 0; i < 3; i++) await (await mesh.client('up').fetch('/x')).arrayBuffer();
+    const res = await mesh.client('up').fetch('/x');
+    expect(await res.text()).to.equal('b');
+    expect([count(a), count(b)]).to.deep.equal([4, 1]);
+  });
+
   it('requeues a POST whose connection was refused on the second endpoint, counted against the budget', async function () {
     const refused = await refusedOrigin();
     const good = await h.server();
