@@ -26,6 +26,8 @@ interface RetryCall {
   readonly ctx: CallContext;
   readonly retry: RetryPolicy;
   readonly budget: RetryBudget;
+  /** The call's number for this request's first attempt: 1, or after a redirect hop the attempt after the hop's. */
+  readonly first: number;
   readonly events: MeshEvents;
   readonly random: () => number;
   /** Safe to send twice; when false, only a connect failure (a request never sent) is retried. */
@@ -45,6 +47,8 @@ class RetryableStatus extends Error {
  * Retries with exponential backoff and full jitter (p-retry runs the loop), within the deadline and
  * the destination's retry budget, only for requests that are safe to send again; hedges idempotent
  * routes that opt in. The caller gets the last answer, or the last real failure with its attempt count.
+ * A request after a redirect hop (ctx.attempt above 1 on entry) is the same call: it deposits nothing
+ * in the budget and numbers its attempts on from the hop's, with retries of its own.
  */
 export function retryLayer(deps: LayerDeps): Middleware {
   const { random, events } = deps;
@@ -55,7 +59,8 @@ export function retryLayer(deps: LayerDeps): Middleware {
       const { retry, hedge } = ctx.policy;
       if (retry === null && hedge === null) return counted(next, req, ctx);
       const budget = budgets.for(ctx, (retry ?? DEFAULT_POLICY.retry!).budget);
-      budget.deposit();
+      const first = ctx.attempt;
+      if (first === 1) budget.deposit(); // once per logical call
       const { methods } = retry ?? DEFAULT_POLICY.retry!;
       const safe = mayRepeat(req, ctx, methods);
       const replayable = canReplay(req.body);
@@ -64,7 +69,7 @@ export function retryLayer(deps: LayerDeps): Middleware {
       if (retry === null || retry.attempts <= 1) return counted(attempt, req, ctx);
       if (!replayable) return singleAttempt(attempt, req, ctx, retry, events, 'body-not-replayable');
       // A request that is not safe to repeat is still requeued after a connect failure (it was never sent).
-      return retryLoop({ attempt, req, ctx, retry, budget, events, random, safe });
+      return retryLoop({ attempt, req, ctx, retry, budget, first, events, random, safe });
     };
   };
 }
@@ -135,10 +140,15 @@ async function retryLoop(call: RetryCall): Promise<MeshResponse> {
   return retryAfter(call, undefined, first);
 }
 
-/** The slow path: decides on the first attempt's outcome (`failure` or `answer`), then lets p-retry run the rest. */
+/**
+ * The slow path: decides on the first attempt's outcome (`failure` or `answer`), then lets p-retry run
+ * the rest. `attemptNumber` counts this request's attempts (what `retry.attempts` and the backoff
+ * read); `numbered` turns it into the call's attempt number (what is reported and sent).
+ */
 async function retryAfter(call: RetryCall, failure: unknown, answer: MeshResponse | undefined): Promise<MeshResponse> {
   const { attempt, req, ctx, retry, budget, events, random } = call;
   const statuses = retryStatuses(retry);
+  const numbered = (attemptNumber: number): number => call.first + attemptNumber - 1;
 
   const decide = (attemptNumber: number, retryAfterHeader: number | undefined): Decision => {
     if (attemptNumber >= retry.attempts) return { retry: false, why: 'attempts' };
@@ -149,7 +159,7 @@ async function retryAfter(call: RetryCall, failure: unknown, answer: MeshRespons
     }
     if (Date.now() + wait + MIN_ATTEMPT_MS > ctx.deadline) return { retry: false, why: 'deadline' };
     if (!budget.tryWithdraw()) {
-      if (events.has('budgetExhausted')) events.emit('budgetExhausted', { service: ctx.service, route: ctx.route, attempt: attemptNumber });
+      if (events.has('budgetExhausted')) events.emit('budgetExhausted', { service: ctx.service, route: ctx.route, attempt: numbered(attemptNumber) });
       return { retry: false, why: 'budget' };
     }
     return { retry: true, delay: wait };
@@ -163,14 +173,14 @@ async function retryAfter(call: RetryCall, failure: unknown, answer: MeshRespons
     }
     if (events.has('retry')) {
       const reason = isResponse(outcome) ? outcome.status : outcome;
-      events.emit('retry', { service: ctx.service, route: ctx.route, attempt: attemptNumber + 1, delay: decision.delay, reason });
+      events.emit('retry', { service: ctx.service, route: ctx.route, attempt: numbered(attemptNumber + 1), delay: decision.delay, reason });
     }
     return true;
   };
 
   /** An answer with a retryable status: returned when no retry follows, else discarded and thrown on. */
   const judgeAnswer = (res: MeshResponse, attemptNumber: number): MeshResponse => {
-    res.attempts = attemptNumber;
+    res.attempts = numbered(attemptNumber);
     const header = res.status === 429 || res.status === 503 ? retryAfterMs(res.headers['retry-after']) : undefined;
     const decision = decide(attemptNumber, header);
     if (!announce(decision, attemptNumber, res)) return res;
@@ -194,9 +204,9 @@ async function retryAfter(call: RetryCall, failure: unknown, answer: MeshRespons
   };
 
   const runAttempt = async (attemptNumber: number): Promise<MeshResponse> => {
-    ctx.attempt = attemptNumber;
+    ctx.attempt = numbered(attemptNumber);
     const res = await attempt(req, ctx);
-    res.attempts = attemptNumber;
+    res.attempts = ctx.attempt;
     if (statuses.has(res.status) && !call.safe) {
       giveUp(events, ctx, 'not-idempotent', res);
       return res;
@@ -222,7 +232,7 @@ async function retryAfter(call: RetryCall, failure: unknown, answer: MeshRespons
   } catch (err) {
     if (err instanceof MeshError) err.attempts = ctx.attempt;
     // p-retry does not consult shouldRetry after the last allowed attempt, so giving up is reported here.
-    if (ctx.attempt >= retry.attempts && !ctx.signal?.aborted) {
+    if (ctx.attempt >= numbered(retry.attempts) && !ctx.signal?.aborted) {
       giveUp(events, ctx, isRetryableFailure(err, retry, ctx) ? 'attempts' : 'not-retryable', err);
     }
     throw err;

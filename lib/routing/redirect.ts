@@ -93,8 +93,10 @@ function nextHop(req: MeshRequest, res: MeshResponse, location: string, ctx: Cal
  * fetch's redirect handling for every entry point (fetch, the JSON helpers, typed routes), by the
  * call's `redirect` mode: 'follow' (the default) follows up to MAX_REDIRECTS hops, 'manual' hands the
  * 3xx answer up, 'error' rejects with MESHFETCH_REDIRECT. Each hop is a new request through the rest
- * of the stack (its own retries, endpoint choice and attempt numbers) under the one deadline of the
- * call; the redirect answer's body is discarded. Credentials (authorization, cookie,
+ * of the stack (its own retries and endpoint choice) under the one deadline of the call; it is not a
+ * retry (it takes none of the retries or budget) but its attempts are numbered on from the previous
+ * hop's, as OpenTelemetry's http.request.resend_count counts redirects; the redirect answer's body is
+ * discarded. Credentials (authorization, cookie,
  * proxy-authorization) are dropped for a hop to an origin that is not one of the service's.
  */
 export const redirectLayer: Middleware = (next) => async (req, ctx) => {
@@ -110,7 +112,7 @@ export const redirectLayer: Middleware = (next) => async (req, ctx) => {
     res.body.destroy();
     if (hops === MAX_REDIRECTS) throw redirectError(ctx, `more than ${MAX_REDIRECTS} redirects`);
     req = nextHop(req, res, location, ctx);
-    ctx.attempt = 1;
+    ctx.attempt++; // the next request of the call: numbered on, though not a retry (the retry layer tells them apart)
     ctx.lastEndpoint = undefined;
     res = await next(req, ctx);
     res.url = requestUrl(req, ctx.service);

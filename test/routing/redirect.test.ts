@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { defineService } from '../../lib/client/contract.ts';
 import { ErrorCode, MeshError } from '../../lib/errors.ts';
 import { MAX_REDIRECTS } from '../../lib/routing/redirect.ts';
-import { Harness, TRANSPORTS, upPolicy } from '../helpers/fault-server.ts';
+import { Harness, TRANSPORTS, recordEvents, upPolicy } from '../helpers/fault-server.ts';
 import { rejection } from '../helpers/rejection.ts';
 import { readBody, startServer } from '../helpers/server.ts';
 import type { TestServer } from '../helpers/server.ts';
@@ -232,3 +232,35 @@ for (const { name, create } of TRANSPORTS) {
     });
   });
 }
+
+// A redirect hop is a new request of the same call: not a retry (it takes none of the hop's retries and
+// pays nothing to the budget), not a new call (it deposits nothing), but the next attempt in number.
+describe('redirects and attempt numbers', function () {
+  const h = new Harness();
+  afterEach(() => h.close());
+
+  const noBackoff = { base: '0ms', max: '0ms' } as const;
+
+  it('numbers the attempts of every hop on from the last (the attempt header, retry events, the call\'s attempts), each hop with its own retries', async function () {
+    const srv = await h.server([{ status: 503 }, { status: 302, headers: { location: '/next' } }, { status: 503 }, { status: 200, body: 'done' }]);
+    const mesh = h.mesh(upPolicy(srv.origin, { circuitBreaker: null, retry: { attempts: 3, backoff: noBackoff } }));
+    const events = recordEvents(mesh);
+    const res = await mesh.client('up').fetch('/start');
+    expect(await res.text()).to.equal('done');
+    expect(srv.requests.map((r) => [r.url, r.attempt])).to.deep.equal([['/start', 1], ['/start', 2], ['/next', 3], ['/next', 4]]);
+    expect(events.retry.map((e) => e.attempt)).to.deep.equal([2, 4]);
+    expect(events.call.map((e) => e.attempts)).to.deep.equal([4]);
+  });
+
+  it('deposits once per call in the retry budget: a redirect hop does not pay for a retry of its own', async function () {
+    // ratio 0.5 and no reserve: one call's deposit (0.5) is not enough for a retry; two (a hop counted as a call) would be.
+    const srv = await h.server([{ status: 302, headers: { location: '/next' } }, { status: 503 }, { status: 200 }]);
+    const mesh = h.mesh(upPolicy(srv.origin, { circuitBreaker: null, retry: { attempts: 3, backoff: noBackoff, budget: { ratio: 0.5, minPerSecond: 0 } } }));
+    const events = recordEvents(mesh);
+    const res = await mesh.client('up').fetch('/start');
+    await res.arrayBuffer();
+    expect(res.status).to.equal(503);
+    expect(srv.requests.map((r) => [r.url, r.attempt])).to.deep.equal([['/start', 1], ['/next', 2]]);
+    expect(events.budgetExhausted).to.deep.equal([{ service: 'up', route: undefined, attempt: 2 }]);
+  });
+});
