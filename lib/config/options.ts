@@ -51,7 +51,8 @@ export interface MeshSettings {
  */
 class ResolvedSettings implements MeshSettings {
   readonly service: string;
-  readonly controlPlane: URL | undefined;
+  /** controlPlanes[0], derived: an own enumerable getter, so that a spread or JSON of the settings still shows it. */
+  declare readonly controlPlane: URL | undefined;
   readonly controlPlanes: readonly URL[];
   readonly policyFile: string | undefined;
   readonly tls: TlsFiles;
@@ -60,10 +61,10 @@ class ResolvedSettings implements MeshSettings {
   readonly reportInterval: number | undefined;
   readonly #adminToken: string | undefined;
 
-  constructor(settings: MeshSettings) {
+  constructor(settings: Omit<MeshSettings, 'controlPlane'>) {
     this.service = settings.service;
-    this.controlPlane = settings.controlPlane;
     this.controlPlanes = settings.controlPlanes;
+    Object.defineProperty(this, 'controlPlane', { enumerable: true, get: () => this.controlPlanes[0] });
     this.policyFile = settings.policyFile;
     this.tls = settings.tls;
     this.cacheDir = settings.cacheDir;
@@ -164,7 +165,6 @@ export function resolveSettings(options: EnvironmentOptions, env: Env): MeshSett
 
   return new ResolvedSettings({
     service: serviceName,
-    controlPlane: controlPlanes[0],
     controlPlanes,
     policyFile: policy.value,
     tls,
