@@ -4,8 +4,8 @@ import type { Logger } from '../log.ts';
 import { EtcdClientDirectory } from './etcd-clients.ts';
 import { buildRevision, contentOf, revisionOrder } from './revision.ts';
 import type { DocumentValidator, Revision, RevisionSource } from './revision.ts';
-import { RevisionConflict, RevisionListeners, StoreUnavailable, pushHistory } from './store.ts';
-import type { PutOptions, RevisionStore } from './store.ts';
+import { RevisionConflict, RevisionStoreBase, StoreUnavailable } from './store.ts';
+import type { PutOptions } from './store.ts';
 
 export interface EtcdStoreOptions {
   /** etcd client endpoints, e.g. ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]. */
@@ -51,23 +51,21 @@ const stored = (revision: Revision): string =>
  * the key and keeps the revision in memory: reads and watches need no etcd, so they keep working
  * while it is down; writes then fail with StoreUnavailable (503).
  */
-export class EtcdRevisionStore implements RevisionStore {
+export class EtcdRevisionStore extends RevisionStoreBase {
   readonly clients: EtcdClientDirectory;
   readonly #client: Etcd3;
   readonly #ns: Namespace;
   readonly #options: EtcdStoreOptions;
-  readonly #listeners = new RevisionListeners();
   readonly #where: string;
-  #history: Revision[];
   #watcher: Watcher | undefined;
   #connected = true;
 
-  private constructor(client: Etcd3, options: EtcdStoreOptions, initial: readonly Revision[]) {
+  private constructor(client: Etcd3, options: EtcdStoreOptions) {
+    super([], options.historyLimit ?? 10, options.logger);
     this.#client = client;
     this.#ns = client.namespace(`${options.prefix}/`);
     this.#options = options;
     this.#where = `etcd ${options.hosts.join(',')} ${options.prefix}`;
-    this.#history = [...initial];
     this.clients = new EtcdClientDirectory(this.#ns, options.clientLeaseTtl ?? 10, options.logger);
   }
 
@@ -93,7 +91,7 @@ export class EtcdRevisionStore implements RevisionStore {
       },
     });
     try {
-      const store = new EtcdRevisionStore(client, options, []);
+      const store = new EtcdRevisionStore(client, options);
       await store.#load();
       await store.#watch();
       return store;
@@ -102,18 +100,6 @@ export class EtcdRevisionStore implements RevisionStore {
       if (isMeshError(err)) throw err;
       throw configError(`policy store etcd://${options.hosts.map((h) => h.replace(/^https?:\/\//, '')).join(',')}/${options.prefix}: cannot reach etcd: ${etcdMessage(err)}`, err);
     }
-  }
-
-  current(): Revision {
-    return this.#history[0]!;
-  }
-
-  history(): readonly Revision[] {
-    return this.#history;
-  }
-
-  watch(listener: (revision: Revision) => void): () => void {
-    return this.#listeners.add(listener);
   }
 
   healthy(): boolean {
@@ -195,7 +181,7 @@ export class EtcdRevisionStore implements RevisionStore {
         // A history entry that no longer parses is left out of rollback, not fatal.
       }
     }
-    this.#history = history.slice(0, limit);
+    this.loaded(history);
   }
 
   async #watch(): Promise<void> {
@@ -267,9 +253,7 @@ export class EtcdRevisionStore implements RevisionStore {
 
   #adopt(revision: Revision): void {
     if (revision.sequence! <= this.current().sequence!) return;
-    this.#history = pushHistory(this.#history, revision, this.#options.historyLimit ?? 10);
-    this.#options.logger.info('policy revision published', { revision: revision.revision, source: revision.source });
-    this.#listeners.publish(revision);
+    this.publish(revision);
   }
 
   /** Deletes history entries past the limit; best effort (the next publish tries again). */

@@ -10,8 +10,8 @@ import type { Logger } from '../log.ts';
 import { parsePolicyText } from '../policy/load.ts';
 import { buildRevision, contentOf } from './revision.ts';
 import type { DocumentValidator, Revision } from './revision.ts';
-import { RevisionConflict, RevisionListeners, pushHistory } from './store.ts';
-import type { PutOptions, RevisionStore } from './store.ts';
+import { RevisionConflict, RevisionStoreBase } from './store.ts';
+import type { PutOptions } from './store.ts';
 
 export interface FileStoreOptions {
   /** The policy file, YAML (.yaml, .yml) or JSON. It must exist and hold a valid document. */
@@ -35,21 +35,19 @@ const textHash = (text: string): string => createHash('sha256').update(text).dig
  * debounced, and a text identical to the last one seen (our own write, an editor touching the file)
  * is ignored. A hand edit that does not validate is logged and refused; the revision in force stays.
  */
-export class FileRevisionStore implements RevisionStore {
+export class FileRevisionStore extends RevisionStoreBase {
   readonly #path: string;
   readonly #options: FileStoreOptions;
-  readonly #listeners = new RevisionListeners();
   readonly #watcher: FSWatcher;
-  #history: Revision[];
   #lastText: string;
   #debounce: NodeJS.Timeout | undefined;
   /** put() and file reloads run one at a time, in order. */
   #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(options: FileStoreOptions, initial: Revision, text: string) {
+    super([initial], options.historyLimit ?? 10, options.logger);
     this.#path = options.path;
     this.#options = options;
-    this.#history = [initial];
     this.#lastText = textHash(text);
     const file = basename(this.#path);
     this.#watcher = watch(dirname(this.#path), { persistent: false }, (_event, name) => {
@@ -67,18 +65,6 @@ export class FileRevisionStore implements RevisionStore {
     return new FileRevisionStore(options, initial, text);
   }
 
-  current(): Revision {
-    return this.#history[0]!;
-  }
-
-  history(): readonly Revision[] {
-    return this.#history;
-  }
-
-  watch(listener: (revision: Revision) => void): () => void {
-    return this.#listeners.add(listener);
-  }
-
   healthy(): boolean {
     return true;
   }
@@ -91,7 +77,7 @@ export class FileRevisionStore implements RevisionStore {
       const text = this.#serialize(next);
       // Known before the rename: the watcher's event for our own write must find this text seen.
       await writeFileAtomically(this.#path, text, { beforeRename: () => (this.#lastText = textHash(text)) });
-      this.#publish(next);
+      this.publish(next);
       return next;
     });
   }
@@ -106,12 +92,6 @@ export class FileRevisionStore implements RevisionStore {
     const run = this.#queue.then(task);
     this.#queue = run.catch(() => {});
     return run;
-  }
-
-  #publish(revision: Revision): void {
-    this.#history = pushHistory(this.#history, revision, this.#options.historyLimit ?? 10);
-    this.#options.logger.info('policy revision published', { revision: revision.revision, source: revision.source });
-    this.#listeners.publish(revision);
   }
 
   #serialize(revision: Revision): string {
@@ -150,7 +130,7 @@ export class FileRevisionStore implements RevisionStore {
       this.#refuse((err as Error).message);
       return;
     }
-    if (revision.digest !== this.current().digest) this.#publish(revision);
+    if (revision.digest !== this.current().digest) this.publish(revision);
     else this.#options.logger.debug('policy file edited; the document is unchanged', { file: this.#path, revision: revision.revision });
   }
 

@@ -1,4 +1,5 @@
 import { ErrorCode, MeshError } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import type { ClientDirectory } from './clients.ts';
 import type { Revision } from './revision.ts';
 
@@ -49,16 +50,50 @@ export class StoreUnavailable extends MeshError {
   }
 }
 
-/** Listeners of one store; a throwing listener is reported, never breaks a publish. */
-export class RevisionListeners {
+/**
+ * What every store keeps the same way: the revisions published, newest first (the last
+ * `historyLimit` distinct ones), and the listeners told of each new one. A store adds where revisions
+ * come from and go to: put(), healthy() and close().
+ */
+export abstract class RevisionStoreBase implements RevisionStore {
+  #history: Revision[];
+  readonly #historyLimit: number;
+  readonly #logger: Logger;
   readonly #listeners = new Set<(revision: Revision) => void>();
 
-  add(listener: (revision: Revision) => void): () => void {
+  /** `history`, newest first, may start empty for a store that reads it before it serves. */
+  protected constructor(history: readonly Revision[], historyLimit: number, logger: Logger) {
+    this.#historyLimit = historyLimit;
+    this.#logger = logger;
+    this.#history = history.slice(0, historyLimit);
+  }
+
+  abstract put(next: Revision, options?: PutOptions): Promise<Revision>;
+  abstract healthy(): boolean;
+  abstract close(): Promise<void>;
+
+  current(): Revision {
+    return this.#history[0]!;
+  }
+
+  history(): readonly Revision[] {
+    return this.#history;
+  }
+
+  watch(listener: (revision: Revision) => void): () => void {
     this.#listeners.add(listener);
     return () => void this.#listeners.delete(listener);
   }
 
-  publish(revision: Revision): void {
+  /** Replaces the history with one read from the backing store, newest first. */
+  protected loaded(history: readonly Revision[]): void {
+    this.#history = history.slice(0, this.#historyLimit);
+  }
+
+  /** `revision` goes in force: kept first in history, logged, and told to every listener (a throwing one is reported, never breaks a publish). */
+  protected publish(revision: Revision): void {
+    this.#history = [revision, ...this.#history.filter((r) => r.revision !== revision.revision)].slice(0, this.#historyLimit);
+    this.#logger.info('policy revision published', { revision: revision.revision, source: revision.source });
     for (const listener of this.#listeners) {
       try {
         listener(revision);
@@ -67,9 +102,4 @@ export class RevisionListeners {
       }
     }
   }
-}
-
-/** Keeps the last `limit` distinct revisions, newest first. */
-export function pushHistory(history: readonly Revision[], revision: Revision, limit: number): Revision[] {
-  return [revision, ...history.filter((r) => r.revision !== revision.revision)].slice(0, limit);
 }
