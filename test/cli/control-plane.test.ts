@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
-import { freePort, paymentsPolicy, startTestControlPlane } from '../helpers/control-plane.ts';
+import { paymentsPolicy, startTestControlPlane } from '../helpers/control-plane.ts';
+import { freePort } from '../helpers/free-port.ts';
 import type { TestControlPlane } from '../helpers/control-plane.ts';
 import { CLI, runCli, startChild } from '../helpers/processes.ts';
 

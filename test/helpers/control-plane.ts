@@ -1,7 +1,6 @@
 import { EventEmitter, once } from 'node:events';
-import { createServer, get as httpGet } from 'node:http';
+import { get as httpGet } from 'node:http';
 import type { IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -144,16 +143,6 @@ export async function openStream(url: string, headers: Record<string, string> = 
 /** A backend that answers every request with `{"name": name}`. */
 export function namedBackend(name: string): Promise<TestServer> {
   return startServer((_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name })));
-}
-
-/** A port nobody listens on: taken from the OS, then released. */
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 /**

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { freePort } from './control-plane.ts';
+import { freePort } from './free-port.ts';
 
 /** A real etcd (Debian's etcd-server, 3.4) on loopback ports, in a temporary data directory. */
 export interface TestEtcd {
