@@ -39,6 +39,8 @@ export function attemptTelemetryLayer(deps: LayerDeps): Middleware {
   const { events } = deps;
   return (next) => async (req, ctx) => {
     const started = performance.now();
+    // Read now: the retry layer moves ctx on to the next attempt before this one's body closes.
+    const { attempt, backend = ctx.service } = ctx;
     const tracer = activeTracer();
     let span: Span | undefined;
     const end = (ending: Ending): void => {
@@ -46,7 +48,7 @@ export function attemptTelemetryLayer(deps: LayerDeps): Middleware {
       if (!events.has('attempt')) return;
       const { status, errorType, outcome } = ending;
       const duration = performance.now() - started;
-      events.emit('attempt', { service: ctx.service, route: ctx.route, method: req.method, status, errorType, outcome, duration, origin: req.origin, attempt: ctx.attempt, backend: ctx.backend ?? ctx.service });
+      events.emit('attempt', { service: ctx.service, route: ctx.route, method: req.method, status, errorType, outcome, duration, origin: req.origin, attempt, backend });
     };
     let res: MeshResponse;
     try {

@@ -5,7 +5,7 @@ import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { expect } from 'chai';
 import { request } from 'undici';
 import { defineService, shape, withIncomingDeadline } from '../../lib/index.ts';
-import { Harness, TRANSPORTS, deadOrigin, upPolicy } from '../helpers/fault-server.ts';
+import { Harness, TRANSPORTS, deadOrigin, recordEvents, upPolicy } from '../helpers/fault-server.ts';
 import { installOtel, spansNamed } from '../helpers/otel.ts';
 import type { Otel, ReadableSpan } from '../helpers/otel.ts';
 import { rejection } from '../helpers/rejection.ts';
@@ -168,6 +168,21 @@ describe('tracing with no OpenTelemetry SDK registered', function () {
     await (await mesh.client('up').fetch('/quiet')).text();
     expect(srv.requests[0]!.headers).not.to.have.property('traceparent');
     expect(mesh.stats().services.up).to.include({ requests: 1, attempts: 1, successes: 1 });
+  });
+});
+
+describe('attempt events', function () {
+  const h = new Harness();
+  afterEach(() => h.close());
+
+  it('number each attempt as it was sent (503, 503, 200 → attempts 1, 2, 3), though the retry layer moves on before a body closes', async function () {
+    const srv = await h.server([{ status: 503 }, { status: 503 }], { status: 200, body: 'ok' });
+    const mesh = h.mesh(upPolicy(srv.origin, { retry: { attempts: 3, backoff: { base: '1ms', max: '1ms' } } }));
+    const events = recordEvents(mesh);
+    await (await mesh.client('up').fetch('/items/1')).text();
+    expect(srv.requests.map((r) => r.headers['x-meshfetch-attempt'])).to.deep.equal(['1', '2', '3']);
+    expect(events.attempt.map((e) => [e.attempt, e.status])).to.deep.equal([[1, 503], [2, 503], [3, 200]]);
+    events.dispose();
   });
 });
 
