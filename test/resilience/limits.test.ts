@@ -30,6 +30,22 @@ describe('concurrency limit (bulkhead) and rate limit, against a real loopback u
     expect((await mesh.client('up').fetch('/after')).status).to.equal(200);
   });
 
+  it('a middleware inside the bulkhead that throws instead of rejecting does not keep the slot', async () => {
+    const srv = await h.server();
+    let throwNext = true;
+    const mesh = h.mesh(upPolicy(srv.origin, { concurrency: { max: 1, queue: 0 } }), {
+      middleware: [{ name: 'throws-once', after: 'concurrency', use: (next) => (req, ctx) => {
+        if (!throwNext) return next(req, ctx);
+        throwNext = false;
+        throw new Error('middleware bug');
+      } }],
+    });
+    expect(((await rejection(mesh.client('up').fetch('/first'))) as Error).message).to.equal('middleware bug');
+    const res = await mesh.client('up').fetch('/second');
+    expect(res.status).to.equal(200);
+    await res.arrayBuffer();
+  });
+
   it('queues up to concurrency.queue calls, in order, each within its own deadline', async () => {
     const srv = await h.server([{ delay: 30, then: { status: 200 } }]);
     const mesh = h.mesh(upPolicy(srv.origin, { concurrency: { max: 1, queue: 1 }, retry: null }));
