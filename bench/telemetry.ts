@@ -41,7 +41,8 @@ async function sdkFloor(calls: number): Promise<number> {
   const suppress = Symbol.for('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
   const one = (): void => {
     const parent = context.active();
-    const callSpan = tracer.startSpan('GET item', { kind: SpanKind.INTERNAL, attributes: { 'http.request.method': 'GET' } }, parent);
+    const callSpan = tracer.startSpan('GET item', { kind: SpanKind.INTERNAL }, parent);
+    callSpan.setAttribute('http.request.method', 'GET');
     callSpan.setAttribute('meshfetch.service', 'upstream');
     callSpan.setAttribute('meshfetch.route', 'item');
     context.with(trace.setSpan(parent, callSpan), () => {

@@ -8,10 +8,14 @@ import type { Ending } from './request-end.ts';
 import { recordSpanEvents } from './span-events.ts';
 import { activeTracer } from './tracer.ts';
 
-/** The method is given at the start, for a sampler; the rest after it (the SDK validates start attributes twice). */
+/**
+ * Attributes are set after the start: the SDK validates start attributes twice (for the sampler,
+ * then for the span), and the HTTP conventions' sampling attributes belong to the CLIENT spans.
+ */
 function startCallSpan(tracer: Tracer, parent: Context, method: string, ctx: CallContext): Span {
-  const span = tracer.startSpan(spanName(method, ctx.route), { kind: SpanKind.INTERNAL, attributes: { [ATTR.method]: knownMethod(method) } }, parent);
+  const span = tracer.startSpan(spanName(method, ctx.route), { kind: SpanKind.INTERNAL }, parent);
   if (span.isRecording()) {
+    span.setAttribute(ATTR.method, knownMethod(method));
     span.setAttribute(ATTR.service, ctx.service);
     if (ctx.route !== undefined) span.setAttribute(ATTR.route, ctx.route);
   }
