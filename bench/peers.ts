@@ -156,6 +156,8 @@ export async function runPeerBench(quick: boolean, log: (line: string) => void):
     await upstream.close();
     await sdk.shutdown();
   }
+  const { exported, ended } = sdk.exporter;
+  out.push(`spans: ${exported} of ${ended} ended were exported by the batch processor (SDK defaults)${exported === ended ? ', none dropped' : `: ${ended - exported} DROPPED, the OTel candidates' figures are too low`}.`);
   out.push(`sidecar CPU: haproxy's user+system time from /proc/<pid>/stat (10 ms ticks: long runs), one thread; ratios vs "${BASELINE_NAME}".`);
   return out.join('\n');
 }
