@@ -8,6 +8,7 @@ import { COMMANDS } from '../../lib/cli/commands.ts';
 import { createProgram } from '../../lib/cli/program.ts';
 import { KNOWN_VARIABLES } from '../../lib/config/variables.ts';
 import { ErrorCode } from '../../lib/errors.ts';
+import type { ControlPlaneOptions } from '../../lib/control-plane/server.ts';
 import type { MeshOptions } from '../../lib/mesh.ts';
 import { compilePolicy } from '../../lib/policy/compile.ts';
 import { DEFAULT_POLICY } from '../../lib/policy/defaults.ts';
@@ -140,6 +141,21 @@ describe('docs against the code', () => {
       const named = /`DEFAULT_STACK` lists them: (.*?) at this revision/.exec(row[3]!);
       expect(named, 'the middleware row lists the layers').to.not.equal(null);
       expect(codeSpans(named![1]!)).to.deep.equal(DEFAULT_STACK.map((layer) => layer.name));
+    });
+  });
+
+  describe('docs/control-plane.md: startControlPlane()', () => {
+    it('names every option of startControlPlane()', () => {
+      // The compiler keeps this list equal to ControlPlaneOptions' keys.
+      const options = {
+        policyFile: true, storeUrl: true, clientLeaseTtl: true, store: true, port: true, host: true, adminToken: true,
+        historyLimit: true, heartbeatInterval: true, maxBodyBytes: true, maxWatchers: true, logLevel: true, logger: true,
+        validate: true, tls: true, reportTtl: true, dashboardInterval: true, env: true,
+      } satisfies Record<keyof ControlPlaneOptions, true>;
+      const page = readPage('docs/control-plane.md');
+      const paragraph = page.slice(page.indexOf('`startControlPlane(options)`:'), page.indexOf('\n\n', page.indexOf('`startControlPlane(options)`:')));
+      const named = new Set(codeSpans(paragraph));
+      expect(Object.keys(options).filter((option) => !named.has(option))).to.deep.equal([]);
     });
   });
 
