@@ -121,6 +121,13 @@ describe('docs against the code', () => {
       expect([...new Set(unknown)]).to.deep.equal([]);
     });
 
+    it('every x-meshfetch-* header named on any page is one lib/ sends or reads', () => {
+      const inLib = new Set(libSources().flatMap(([, text]) => [...text.matchAll(/x-meshfetch-[a-z-]*[a-z]/g)].map((m) => m[0])));
+      const named = markdownPages().flatMap((page) => [...readPage(page).matchAll(/x-meshfetch-[a-z-]*[a-z]/g)].map((m) => `${page}: ${m[0]}`));
+      expect(named.length).to.be.greaterThan(3);
+      expect(named.filter((entry) => !inLib.has(entry.split(': ')[1]!))).to.deep.equal([]);
+    });
+
     it('documents every createMesh() option, and no other', () => {
       // The compiler keeps this list equal to MeshOptions' keys: a missing or extra key fails `npm test`'s typecheck.
       const options = {
