@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { parse } from 'yaml';
+import { compilePolicy } from '../../lib/policy/compile.ts';
 import { deadOrigin } from '../helpers/fault-server.ts';
 import { sendJson, startServer } from '../helpers/server.ts';
 import type { TestHandler } from '../helpers/server.ts';
@@ -77,6 +79,14 @@ describe('README', () => {
         'payments failed: MESHFETCH_CONNECT (attempts: 3)',
       ]);
     });
+  });
+});
+
+describe('examples/policy.yaml (the README copies it to start a control plane)', () => {
+  it('is a valid policy document', () => {
+    const policy = compilePolicy(parse(readFileSync(new URL('examples/policy.yaml', root), 'utf8')), 'examples/policy.yaml');
+    expect([...policy.services.keys()]).to.deep.equal(['payments', 'orders']);
+    expect(readFileSync(new URL('README.md', root), 'utf8')).to.include('cp examples/policy.yaml policy.yaml');
   });
 });
 
