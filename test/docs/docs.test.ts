@@ -9,6 +9,7 @@ import { createProgram } from '../../lib/cli/program.ts';
 import { KNOWN_VARIABLES } from '../../lib/config/variables.ts';
 import { ErrorCode } from '../../lib/errors.ts';
 import type { ControlPlaneOptions } from '../../lib/control-plane/server.ts';
+import type { MeshSettings } from '../../lib/config/options.ts';
 import type { MeshOptions } from '../../lib/mesh.ts';
 import { compilePolicy } from '../../lib/policy/compile.ts';
 import { DEFAULT_POLICY } from '../../lib/policy/defaults.ts';
@@ -141,6 +142,18 @@ describe('docs against the code', () => {
         .map((option) => option.split('.')[0]!);
       const others = documentedKeys('docs/configuration.md', '## Other createMesh() options').keys;
       expect([...new Set([...fromVariables, ...others])].sort()).to.deep.equal(Object.keys(options).sort());
+    });
+
+    it('lists every field of mesh.settings', () => {
+      // The compiler keeps this list equal to MeshSettings' keys.
+      const fields = {
+        service: true, controlPlane: true, controlPlanes: true, policyFile: true, tls: true, cacheDir: true, adminToken: true,
+        logLevel: true, reportInterval: true,
+      } satisfies Record<keyof MeshSettings, true>;
+      const page = readPage('docs/configuration.md');
+      const start = page.indexOf('The resolved values are on `mesh.settings`');
+      const named = new Set(codeSpans(page.slice(start, page.indexOf('\n\n', start))));
+      expect(Object.keys(fields).filter((field) => !named.has(field))).to.deep.equal([]);
     });
 
     it('names the built-in layers middleware can be placed against, in order', () => {
