@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { COMMANDS } from '../../lib/cli/commands.ts';
 import { createProgram } from '../../lib/cli/program.ts';
+import { createMesh } from '../../lib/mesh.ts';
 import { KNOWN_VARIABLES } from '../../lib/config/variables.ts';
 import { ErrorCode } from '../../lib/errors.ts';
 import type { ControlPlaneOptions } from '../../lib/control-plane/server.ts';
@@ -161,6 +162,19 @@ describe('docs against the code', () => {
       const named = /`DEFAULT_STACK` lists them: (.*?) at this revision/.exec(row[3]!);
       expect(named, 'the middleware row lists the layers').to.not.equal(null);
       expect(codeSpans(named![1]!)).to.deep.equal(DEFAULT_STACK.map((layer) => layer.name));
+    });
+  });
+
+  describe('the Mesh API', () => {
+    it('every `mesh.<member>` a page names is a member of a mesh', async () => {
+      const mesh = createMesh({ env: {} });
+      try {
+        const named = markdownPages().flatMap((page) => [...readPage(page).matchAll(/(?<![\w.])mesh\.([a-zA-Z]+)/g)].map((m) => [page, m[1]!]));
+        expect(named.length).to.be.greaterThan(50);
+        expect(named.filter(([, member]) => !(member! in mesh)).map(([page, member]) => `${page}: mesh.${member}`)).to.deep.equal([]);
+      } finally {
+        await mesh.close();
+      }
     });
   });
 
