@@ -1,3 +1,5 @@
+import { metrics } from '@opentelemetry/api';
+import type { Meter, MeterProvider } from '@opentelemetry/api';
 import { expect } from 'chai';
 import { Command } from 'commander';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -18,7 +20,9 @@ import { POLICY_DOCUMENT_SCHEMA } from '../../lib/policy/document-schema.ts';
 import { normalize } from '../../lib/policy/schema.ts';
 import type { Schema } from '../../lib/policy/schema.ts';
 import { DEFAULT_STACK } from '../../lib/stack.ts';
-import { anchors, codeSpans, links, markdownPages, readPage, ROOT, section, tableRows } from '../helpers/markdown.ts';
+import { startTestControlPlane } from '../helpers/control-plane.ts';
+import { sendJson, startServer } from '../helpers/server.ts';
+import { anchors, codeSpans, links, markdownPages, readPage, ROOT, section, tableRows, withoutCodeBlocks } from '../helpers/markdown.ts';
 
 /*
  * The docs say what the code does: each check reads the code's own list (the schema object, the
@@ -175,6 +179,58 @@ describe('docs against the code', () => {
       } finally {
         await mesh.close();
       }
+    });
+  });
+
+  describe('metrics', () => {
+    /** A MeterProvider that hands out no-op instruments and remembers the name of each one asked for. */
+    function recordingMeterProvider(names: Set<string>): MeterProvider {
+      const noop = metrics.getMeterProvider().getMeter('noop');
+      const meter = new Proxy(noop, {
+        get(target, key) {
+          const member = Reflect.get(target, key) as unknown;
+          if (typeof member !== 'function' || typeof key !== 'string' || !key.startsWith('create')) return member;
+          return (name: string, ...rest: unknown[]) => {
+            names.add(name);
+            return (member as (...args: unknown[]) => unknown).call(target, name, ...rest);
+          };
+        },
+      }) as Meter;
+      return { getMeter: () => meter };
+    }
+
+    it('docs/telemetry.md lists every OpenTelemetry instrument a mesh creates, and no other', async () => {
+      const created = new Set<string>();
+      metrics.setGlobalMeterProvider(recordingMeterProvider(created));
+      const payments = await startServer((_req, res) => sendJson(res, 200, {}));
+      const mesh = createMesh({ env: {}, policy: { apiVersion: 'meshfetch/v1', services: { payments: { endpoints: [payments.origin] } } } });
+      try {
+        await mesh.client('payments').get('/'); // instruments are made on the first call that records
+      } finally {
+        await mesh.close();
+        await payments.close();
+        metrics.disable();
+      }
+      const documented = tableRows(section(readPage('docs/telemetry.md'), '## Metrics')).map(([name]) => name!.replace(/`/g, ''));
+      expect(created.size, [...created].join(', ')).to.be.greaterThan(5);
+      expect(documented.sort()).to.deep.equal([...created].sort());
+    });
+
+    it("the control plane's /metrics: every series it exposes is named in control-plane.md or visibility.md", async () => {
+      const server = await startTestControlPlane({ apiVersion: 'meshfetch/v1' });
+      let exposed: string[];
+      try {
+        const text = await (await fetch(`${server.url}/metrics`)).text();
+        exposed = [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!);
+      } finally {
+        await server.close();
+      }
+      const named = new Set(
+        [...codeSpans(withoutCodeBlocks(readPage('docs/control-plane.md'))), ...codeSpans(section(readPage('docs/visibility.md'), '## `GET /metrics`'))]
+          .map((span) => span.replace(/^…_/, 'meshfetch_control_plane_').replace(/\{.*\}$/, '')),
+      );
+      expect(exposed.length).to.be.greaterThan(10);
+      expect(exposed.filter((name) => !named.has(name))).to.deep.equal([]);
     });
   });
 
