@@ -13,6 +13,7 @@ import { KNOWN_VARIABLES } from '../../lib/config/variables.ts';
 import { ErrorCode } from '../../lib/errors.ts';
 import type { ControlPlaneOptions } from '../../lib/control-plane/server.ts';
 import type { MeshSettings } from '../../lib/config/options.ts';
+import type { MeshEventName } from '../../lib/events.ts';
 import type { MeshOptions } from '../../lib/mesh.ts';
 import { compilePolicy } from '../../lib/policy/compile.ts';
 import { DEFAULT_POLICY } from '../../lib/policy/defaults.ts';
@@ -170,6 +171,19 @@ describe('docs against the code', () => {
   });
 
   describe('the Mesh API', () => {
+    it("documents every event, and every mesh.on('…') a page shows is an event", () => {
+      // The compiler keeps this list equal to MeshEventMap's keys.
+      const events = {
+        retry: true, giveUp: true, budgetExhausted: true, hedge: true, circuit: true, limited: true, ejection: true,
+        certificate: true, policy: true, fault: true, mirror: true, attempt: true, call: true,
+      } satisfies Record<MeshEventName, true>;
+      const text = markdownPages().map(readPage).join('\n');
+      const listened = [...text.matchAll(/\.on\('([a-zA-Z]+)'/g)].map((m) => m[1]!);
+      expect(listened.filter((name) => !(name in events))).to.deep.equal([]);
+      const documented = (name: string): boolean => listened.includes(name) || new RegExp(`\`${name}\` event`).test(text);
+      expect(Object.keys(events).filter((name) => !documented(name))).to.deep.equal([]);
+    });
+
     it('every `mesh.<member>` a page names is a member of a mesh', async () => {
       const mesh = createMesh({ env: {} });
       try {
