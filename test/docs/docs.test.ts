@@ -83,6 +83,24 @@ describe('docs against the code', () => {
     });
   });
 
+  describe('commands', () => {
+    it('every `node bench/…` or `node examples/…` a page shows runs a file that exists, and every `npm run` a script', () => {
+      const scripts = (JSON.parse(readPage('package.json')) as { scripts: Record<string, string> }).scripts;
+      const missing: string[] = [];
+      let files = 0;
+      for (const page of markdownPages()) {
+        const text = readPage(page);
+        for (const [, file] of text.matchAll(/\bnode (?:--[a-z-]+ )*((?:bench|examples)\/[\w./-]+\.ts)/g)) {
+          files += 1;
+          if (!existsSync(new URL(file!, ROOT))) missing.push(`${page}: ${file}`);
+        }
+        for (const [, script] of text.matchAll(/\bnpm run ([a-z][\w:-]*)/g)) if (!(script! in scripts)) missing.push(`${page}: npm run ${script}`);
+      }
+      expect(files).to.be.greaterThan(10);
+      expect(missing).to.deep.equal([]);
+    });
+  });
+
   describe('docs/configuration.md: environment variables and options', () => {
     const errorCodes = new Set<string>(Object.values(ErrorCode));
 
