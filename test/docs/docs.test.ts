@@ -2,7 +2,8 @@ import { metrics } from '@opentelemetry/api';
 import type { Meter, MeterProvider } from '@opentelemetry/api';
 import { expect } from 'chai';
 import { Command } from 'commander';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
@@ -10,7 +11,7 @@ import { COMMANDS } from '../../lib/cli/commands.ts';
 import { createProgram } from '../../lib/cli/program.ts';
 import { createMesh } from '../../lib/mesh.ts';
 import { KNOWN_VARIABLES } from '../../lib/config/variables.ts';
-import { ErrorCode } from '../../lib/errors.ts';
+import { ErrorCode, MeshError } from '../../lib/errors.ts';
 import type { ControlPlaneOptions } from '../../lib/control-plane/server.ts';
 import type { MeshSettings } from '../../lib/config/options.ts';
 import type { MeshEventName } from '../../lib/events.ts';
@@ -324,6 +325,27 @@ describe('docs against the code', () => {
       for (const [feature, given] of Object.entries(switchOn)) {
         const required = Object.keys(given).map((key) => `defaults.${feature}.${key}: required when ${feature} is on`);
         expect(() => compilePolicy({ apiVersion: 'meshfetch/v1', defaults: { [feature]: {} } }, 'test')).to.throw(required.join('\n'));
+      }
+    });
+
+    it('its example documents compile, and the invalid one fails createMesh() with the message shown', () => {
+      const page = readPage('docs/policy.md');
+      const documents = [...page.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((block) => block.startsWith('apiVersion:'));
+      const invalid = section(page, '## Validation errors');
+      const [bad] = documents.filter((block) => invalid.includes(block));
+      expect(documents.length).to.be.greaterThan(1);
+      for (const block of documents.filter((b) => b !== bad)) expect(() => compilePolicy(parseYaml(block), 'docs/policy.md')).not.to.throw();
+
+      const shown = /throws a `MeshError` with code `MESHFETCH_CONFIG` and this message:\n\n```\n([\s\S]*?)\n```/.exec(invalid)![1]!;
+      const dir = mkdtempSync(join(tmpdir(), 'meshfetch-docs-'));
+      try {
+        const file = join(dir, 'policy.yaml');
+        writeFileSync(file, bad!);
+        expect(() => createMesh({ env: { MESHFETCH_POLICY: file } }))
+          .to.throw(MeshError)
+          .with.property('message', shown.replace('/etc/meshfetch/policy.yaml', file));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
     });
 
