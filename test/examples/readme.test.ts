@@ -35,7 +35,15 @@ describe('README', () => {
     expect(example.trimEnd().split('\n')).to.have.length.within(12, 16);
   });
 
-  describe(`${file} runs as written against a real payments server (needs \`npm run build\`)`, () => {
+  describe(`${file} runs as written against a real payments server, printing what the README says (needs \`npm run build\`)`, () => {
+    /** The README's "when payments… | it prints" row for `when`: the lines it shows, in `code`. */
+    function readmeSays(when: string): string[] {
+      const readme = readFileSync(new URL('README.md', root), 'utf8');
+      const row = readme.split('\n').find((line) => line.startsWith(`| ${when} | `));
+      expect(row, `README row "${when}"`).to.not.equal(undefined);
+      return [...row!.split(' | ')[1]!.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+    }
+
     /** Runs the example against a loopback server answering with `handler`; returns its output and the paths asked for. */
     async function against(handler: TestHandler): Promise<{ output: string[]; paths: (string | undefined)[] }> {
       const payments = await startServer(handler);
@@ -55,18 +63,21 @@ describe('README', () => {
         else sendJson(res, 200, { id: 'ch_1', amount: 5 });
       });
       expect(output).to.deep.equal(['retrying payments (attempt 2) after 503', 'charge ch_1: 5']);
+      expect(readmeSays('answers 503, then the charge')).to.deep.equal(output);
       expect(paths).to.deep.equal(['/charges/ch_1', '/charges/ch_1']);
     });
 
     it('prints MESHFETCH_HTTP_STATUS for a 404, which is not retried', async () => {
       const { output, paths } = await against((_req, res) => sendJson(res, 404, { error: 'no such charge' }));
       expect(output).to.deep.equal(['payments failed: MESHFETCH_HTTP_STATUS (attempts: 1)']);
+      expect(readmeSays('answers 404')).to.deep.equal(output);
       expect(paths).to.have.length(1);
     });
 
     it("prints MESHFETCH_TIMEOUT when payments does not answer within the policy's 2s", async () => {
       const { output } = await against(() => {});
       expect(output).to.deep.equal(['payments failed: MESHFETCH_TIMEOUT (attempts: 1)']);
+      expect(readmeSays('does not answer')).to.deep.equal(output);
     });
 
     it('retries a refused connection twice, then prints MESHFETCH_CONNECT', async () => {
@@ -78,6 +89,9 @@ describe('README', () => {
         `retrying payments (attempt 3) ${refused}`,
         'payments failed: MESHFETCH_CONNECT (attempts: 3)',
       ]);
+      const [retrying, failed] = readmeSays('is not listening');
+      expect(retrying).to.equal('retrying payments … ECONNREFUSED');
+      expect(failed).to.equal(output[2]);
     });
   });
 });
