@@ -102,6 +102,22 @@ describe('docs against the code', () => {
     });
   });
 
+  describe('source files', () => {
+    it('every lib/, test/, bench/ or examples/ file a page names exists, and every bare `module.ts` in docs/ is one under lib/', () => {
+      const basenames = new Set(libSources().map(([path]) => path.split('/').pop()!));
+      const missing: string[] = [];
+      for (const page of markdownPages()) {
+        const text = readPage(page);
+        for (const [path] of text.matchAll(/\b(?:lib|test|bench|examples)\/[\w./-]+\.(?:ts|md|yaml|json)\b/g)) {
+          if (!existsSync(new URL(path, ROOT))) missing.push(`${page}: ${path}`);
+        }
+        if (page === 'README.md') continue; // "save it as `app.ts`"
+        for (const [, name] of text.matchAll(/`([a-z][\w-]*\.ts)`/g)) if (!basenames.has(name!)) missing.push(`${page}: ${name}`);
+      }
+      expect(missing).to.deep.equal([]);
+    });
+  });
+
   describe('docs/configuration.md: environment variables and options', () => {
     const errorCodes = new Set<string>(Object.values(ErrorCode));
 
