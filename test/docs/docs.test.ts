@@ -1,4 +1,4 @@
-import { metrics } from '@opentelemetry/api';
+import { createNoopMeter, metrics } from '@opentelemetry/api';
 import type { Meter, MeterProvider } from '@opentelemetry/api';
 import { expect } from 'chai';
 import { Command } from 'commander';
@@ -24,7 +24,7 @@ import type { Schema } from '../../lib/policy/schema.ts';
 import { DEFAULT_STACK } from '../../lib/stack.ts';
 import { startTestControlPlane } from '../helpers/control-plane.ts';
 import { sendJson, startServer } from '../helpers/server.ts';
-import { anchors, codeSpans, links, markdownPages, readPage, ROOT, section, tableRows, withoutCodeBlocks } from '../helpers/markdown.ts';
+import { anchors, codeSpans, links, markdownPages, paragraph, readPage, ROOT, section, tableRows, withoutCodeBlocks } from '../helpers/markdown.ts';
 
 /*
  * The docs say what the code does: each check reads the code's own list (the schema object, the
@@ -132,12 +132,12 @@ describe('docs against the code', () => {
       return found;
     }
 
-    const documented = documentedKeys('docs/configuration.md', '## Environment variables');
+    const variablesTable = (): { keys: string[]; rows: string[][] } => documentedKeys('docs/configuration.md', '## Environment variables');
 
     it('documents every MESHFETCH_* variable lib/ reads in its table, and no other', () => {
       const read = [...variablesInLib()].sort();
       expect(read.length).to.be.greaterThan(8);
-      expect(documented.keys.filter((key) => key.startsWith('MESHFETCH_')).sort()).to.deep.equal(read);
+      expect(variablesTable().keys.filter((key) => key.startsWith('MESHFETCH_')).sort()).to.deep.equal(read);
     });
 
     it('the variables lib/ reads are the ones it does not warn about (KNOWN_VARIABLES)', () => {
@@ -177,7 +177,7 @@ describe('docs against the code', () => {
         reportInterval: true, policy: true, transport: true, middleware: true, env: true, readyTimeout: true, logger: true,
         random: true, layers: true, controlPlaneTiming: true, statsWindow: true,
       } satisfies Record<keyof MeshOptions, true>;
-      const fromVariables = documented.rows
+      const fromVariables = variablesTable().rows
         .flatMap((row) => codeSpans(row[1]!))
         .filter((option) => /^[a-z][A-Za-z.]*$/.test(option))
         .map((option) => option.split('.')[0]!);
@@ -191,9 +191,7 @@ describe('docs against the code', () => {
         service: true, controlPlane: true, controlPlanes: true, policyFile: true, tls: true, cacheDir: true, adminToken: true,
         logLevel: true, reportInterval: true,
       } satisfies Record<keyof MeshSettings, true>;
-      const page = readPage('docs/configuration.md');
-      const start = page.indexOf('The resolved values are on `mesh.settings`');
-      const named = new Set(codeSpans(page.slice(start, page.indexOf('\n\n', start))));
+      const named = new Set(codeSpans(paragraph(readPage('docs/configuration.md'), 'The resolved values are on `mesh.settings`')));
       expect(Object.keys(fields).filter((field) => !named.has(field))).to.deep.equal([]);
     });
 
@@ -234,7 +232,7 @@ describe('docs against the code', () => {
   describe('metrics', () => {
     /** A MeterProvider that hands out no-op instruments and remembers the name of each one asked for. */
     function recordingMeterProvider(names: Set<string>): MeterProvider {
-      const noop = metrics.getMeterProvider().getMeter('noop');
+      const noop = createNoopMeter();
       const meter = new Proxy(noop, {
         get(target, key) {
           const member = Reflect.get(target, key) as unknown;
@@ -250,7 +248,8 @@ describe('docs against the code', () => {
 
     it('docs/telemetry.md lists every OpenTelemetry instrument a mesh creates, and no other', async () => {
       const created = new Set<string>();
-      metrics.setGlobalMeterProvider(recordingMeterProvider(created));
+      metrics.disable(); // the API takes a global provider only once
+      expect(metrics.setGlobalMeterProvider(recordingMeterProvider(created))).to.equal(true);
       const payments = await startServer((_req, res) => sendJson(res, 200, {}));
       const mesh = createMesh({ env: {}, policy: { apiVersion: 'meshfetch/v1', services: { payments: { endpoints: [payments.origin] } } } });
       try {
@@ -291,9 +290,7 @@ describe('docs against the code', () => {
         historyLimit: true, heartbeatInterval: true, maxBodyBytes: true, maxWatchers: true, logLevel: true, logger: true,
         validate: true, tls: true, reportTtl: true, dashboardInterval: true, env: true,
       } satisfies Record<keyof ControlPlaneOptions, true>;
-      const page = readPage('docs/control-plane.md');
-      const paragraph = page.slice(page.indexOf('`startControlPlane(options)`:'), page.indexOf('\n\n', page.indexOf('`startControlPlane(options)`:')));
-      const named = new Set(codeSpans(paragraph));
+      const named = new Set(codeSpans(paragraph(readPage('docs/control-plane.md'), '`startControlPlane(options)`:')));
       expect(Object.keys(options).filter((option) => !named.has(option))).to.deep.equal([]);
     });
   });

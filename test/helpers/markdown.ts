@@ -59,6 +59,14 @@ export function section(text: string, heading: string): string {
   return lines.slice(start + 1, end < 0 ? undefined : end).join('\n');
 }
 
+/** The paragraph of `text` that starts with `opening` (up to the next blank line). */
+export function paragraph(text: string, opening: string): string {
+  const start = text.indexOf(opening);
+  if (start < 0) throw new Error(`no paragraph starting "${opening}"`);
+  const end = text.indexOf('\n\n', start);
+  return text.slice(start, end < 0 ? undefined : end);
+}
+
 /** The rows of the first markdown table in `text`, as arrays of cell texts (header and rule left out). */
 export function tableRows(text: string): string[][] {
   const lines = text.split('\n');
