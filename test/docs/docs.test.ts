@@ -140,6 +140,15 @@ describe('docs against the code', () => {
       expect(variablesTable().keys.filter((key) => key.startsWith('MESHFETCH_')).sort()).to.deep.equal(read);
     });
 
+    it('every `VARIABLE="value": message` it shows is what createMesh() throws for that value', () => {
+      const page = readPage('docs/configuration.md');
+      const examples = [...page.matchAll(/^(?:MeshError: )?((MESHFETCH_[A-Z_]+|OTEL_SERVICE_NAME)="([^"*]*)": [^`\n]+)/gm), ...page.matchAll(/`((MESHFETCH_[A-Z_]+)="([^"*]*)": [^`]+)`/g)];
+      expect(examples.length).to.be.greaterThan(5);
+      for (const [, message, variable, value] of examples) {
+        expect(() => createMesh({ env: { [variable!]: value } }), message).to.throw(MeshError).with.property('message', message);
+      }
+    });
+
     it('the variables lib/ reads are the ones it does not warn about (KNOWN_VARIABLES)', () => {
       expect([...KNOWN_VARIABLES].sort()).to.deep.equal([...variablesInLib()].sort());
     });
