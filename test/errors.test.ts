@@ -5,22 +5,16 @@ import { createMesh, defineService, ErrorCode, HttpStatusError, MeshError } from
 import type { Mesh, ServiceDocument } from '../lib/index.ts';
 import { generateCerts } from './helpers/certs.ts';
 import { deadOrigin } from './helpers/fault-server.ts';
+import { section, tableRows } from './helpers/markdown.ts';
 import { rejection } from './helpers/rejection.ts';
 import { sendJson, startServer } from './helpers/server.ts';
 import type { TestHandler, TestServer } from './helpers/server.ts';
 
 const errorsDoc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
 
-/** The rows of the markdown table that follows `heading`, as arrays of cell texts. */
+/** The rows of the first markdown table under `heading`, as arrays of cell texts. */
 function tableAfter(heading: string): string[][] {
-  const lines = errorsDoc.slice(errorsDoc.indexOf(heading)).split('\n');
-  const start = lines.findIndex((line) => line.startsWith('|'));
-  const rows: string[][] = [];
-  for (const line of lines.slice(start + 2)) {
-    if (!line.startsWith('|')) break;
-    rows.push(line.slice(1, -1).split(' | ').map((cell) => cell.trim()));
-  }
-  return rows;
+  return tableRows(section(errorsDoc, heading));
 }
 
 /** "`service`, `route`, `cause` (per try)" → ['service', 'route']: fields with a note are conditional. */

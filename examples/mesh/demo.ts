@@ -148,7 +148,7 @@ let drawnLines = 0;
 async function show(final = false): Promise<void> {
   const seconds = ((Date.now() - began!) / 1_000).toFixed(1);
   const table = renderTable(edgeRows(await stats()));
-  const traffic = `checkouts: ${outcomes.sent} sent, ${outcomes.ok} ok, ${outcomes.failed} failed (figures over the last 2 s)`;
+  const traffic = `checkouts since the start: ${outcomes.sent} sent, ${outcomes.ok} ok, ${outcomes.failed} failed (the table: the last 2 s)`;
   if (!tty) return void console.log(`\n--- t=${seconds}s${final ? ' (final)' : ''} ---\n${table}\n${traffic}\n`);
   const width = process.stdout.columns || 120; // a wrapped line would break the redraw
   const screen = [`meshfetch demo, t=${seconds}s of ${durationMs / 1_000}s`, '', table, '', traffic, '', ...log.slice(-8)]

@@ -25,7 +25,7 @@ export interface GotTransportOptions {
    *
    * got's promise-only features (afterResponse hooks, responseType, resolveBodyOnly, pagination) do
    * not apply: the transport uses got's stream API so that bodies are streamed, never buffered. The
-   * hooks that run (init, beforeRequest, beforeError) are listed in the README's got section.
+   * hooks that run (init, beforeRequest, beforeError) are listed in docs/architecture.md#got-hooks.
    */
   got?: Got;
   /**

@@ -1,10 +1,11 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { links as pageLinks, markdownPages, readPage } from '../helpers/markdown.ts';
 import { sendJson, startServer } from '../helpers/server.ts';
 import type { TestServer } from '../helpers/server.ts';
 
@@ -138,13 +139,11 @@ describe('the package', () => {
   it('every relative link in README.md and docs/ points to a file that is in the package', () => {
     const shipped = (path: string): boolean =>
       path === 'package.json' || pkg.files.some((entry) => path === entry || path.startsWith(`${entry}/`));
-    const pages = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
     let links = 0;
-    for (const page of pages) {
-      const text = readFileSync(join(root, page), 'utf8');
-      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
-        if (/^[a-z]+:/i.test(target!) || target!.startsWith('#')) continue;
-        const file = relative(root, resolve(root, dirname(page), target!.split('#')[0]!));
+    for (const page of markdownPages()) {
+      for (const target of pageLinks(readPage(page))) {
+        if (/^[a-z]+:/i.test(target) || target.startsWith('#')) continue;
+        const file = relative(root, resolve(root, dirname(page), target.split('#')[0]!));
         links += 1;
         expect(existsSync(join(root, file)), `${page} links to ${target}, which does not exist`).to.equal(true);
         expect(shipped(file), `${page} links to ${file}, which package.json "files" leaves out`).to.equal(true);

@@ -7,7 +7,7 @@ import { rejection } from '../helpers/rejection.ts';
 import { sendJson, startServer } from '../helpers/server.ts';
 
 /**
- * Which of the user's got hooks run when got is the mesh's transport: the README's got section lists
+ * Which of the user's got hooks run when got is the mesh's transport: docs/architecture.md#got-hooks lists
  * exactly these, and this test keeps the list true.
  */
 describe('transport: got hooks under the mesh', function () {
