@@ -166,7 +166,8 @@ async function drive(timeline: [number, () => Promise<void>][]): Promise<void> {
     const call = checkout().finally(() => inFlight.delete(call));
     inFlight.add(call);
   }, 1_000 / rps);
-  const every = tty ? 500 : 2_000;
+  // Without a TTY, a snapshot every 2 s; the smoke run's outage lasts 2 s, so it looks every 500 ms to catch the open breaker.
+  const every = tty || values.smoke ? 500 : 2_000;
   let next = 0;
   let shownAt = startedAt;
   while (Date.now() - startedAt < durationMs && !interrupted.signal.aborted) {
