@@ -19,7 +19,7 @@ const SERVICE_BASE = 'http://meshfetch.invalid';
 
 function redirectError(ctx: CallContext, message: string, cause?: unknown): MeshError {
   const where = ctx.route ? `${ctx.service} (${ctx.route})` : ctx.service;
-  return new MeshError(ErrorCode.Redirect, `call to ${where}: ${message}`, { service: ctx.service, route: ctx.route, cause });
+  return new MeshError(ErrorCode.Redirect, `call to ${where}: ${message}`, { service: ctx.service, route: ctx.route, attempts: ctx.attempt, cause });
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
@@ -115,6 +115,7 @@ export const redirectLayer: Middleware = (next) => async (req, ctx) => {
     ctx.attempt++; // the next request of the call: numbered on, though not a retry (the retry layer tells them apart)
     ctx.lastEndpoint = undefined;
     res = await next(req, ctx);
+    res.attempts ??= ctx.attempt; // the retry layer sets it only when it retried: a hop's first answer is this attempt
     res.url = requestUrl(req, ctx.service);
     res.redirected = true;
   }

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { inspect } from 'node:util';
 import { expect } from 'chai';
 import { defineService } from '../../lib/client/contract.ts';
-import { ErrorCode, MeshError } from '../../lib/errors.ts';
+import { ErrorCode, HttpStatusError, MeshError } from '../../lib/errors.ts';
 import { MAX_REDIRECTS } from '../../lib/routing/redirect.ts';
 import { Harness, TRANSPORTS, recordEvents, upPolicy } from '../helpers/fault-server.ts';
 import { rejection } from '../helpers/rejection.ts';
@@ -262,5 +262,19 @@ describe('redirects and attempt numbers', function () {
     expect(res.status).to.equal(503);
     expect(srv.requests.map((r) => [r.url, r.attempt])).to.deep.equal([['/start', 1], ['/next', 2]]);
     expect(events.budgetExhausted).to.deep.equal([{ service: 'up', route: undefined, attempt: 2 }]);
+  });
+
+  it('a hop that answers at once still counts every request of the call: an HttpStatusError\'s attempts, and a redirect error\'s, equal the call event\'s', async function () {
+    const srv = await h.server([{ status: 302, headers: { location: '/next' } }, { status: 404 }], { status: 302, headers: { location: '/again' } });
+    const mesh = h.mesh(upPolicy(srv.origin, { circuitBreaker: null }));
+    const events = recordEvents(mesh);
+    const notFound = await rejection(mesh.client('up').get('/start'));
+    expect(notFound).to.be.instanceOf(HttpStatusError);
+    expect((notFound as HttpStatusError).attempts).to.equal(2);
+    const loop = await rejection(mesh.client('up').fetch('/loop'));
+    expect((loop as MeshError).code).to.equal(ErrorCode.Redirect);
+    expect((loop as MeshError).attempts).to.equal(MAX_REDIRECTS + 1);
+    expect(srv.requests).to.have.length(2 + MAX_REDIRECTS + 1);
+    expect(events.call.map((e) => e.attempts)).to.deep.equal([2, MAX_REDIRECTS + 1]);
   });
 });
