@@ -23,7 +23,7 @@ import { createLogger, fromUserLogger } from './log.ts';
 import type { Logger, UserLogger } from './log.ts';
 import { CallsInFlight } from './pipeline/calls-in-flight.ts';
 import { closedError } from './resilience/deadline.ts';
-import { compose } from './pipeline/compose.ts';
+import { compose, rejectingThrows } from './pipeline/compose.ts';
 import { buildStack } from './pipeline/layers.ts';
 import { DEFAULT_STACK } from './stack.ts';
 import type { Layer, LayerDeps, MiddlewareSpec } from './pipeline/layers.ts';
@@ -167,7 +167,7 @@ export class Mesh {
     const stack = buildStack(options.layers ?? DEFAULT_STACK, deps, options.middleware);
     const handler = compose(
       stack.map((entry) => entry.middleware),
-      (req, ctx) => this.#transport.request(req, ctx),
+      rejectingThrows((req, ctx) => this.#transport.request(req, ctx)),
     );
     this.#core = { store: this.#store, handler, readyTimeout, closed: false };
     if (this.settings.controlPlane) {

@@ -2,6 +2,7 @@ import { configError } from '../errors.ts';
 import type { MeshEvents } from '../events.ts';
 import type { CompiledPolicy } from '../policy/compile.ts';
 import type { CallsInFlight } from './calls-in-flight.ts';
+import { rejectingThrows } from './compose.ts';
 import type { CallContext, Middleware } from './types.ts';
 
 /**
@@ -66,7 +67,8 @@ export function buildStack(layers: readonly Layer[], deps: LayerDeps, custom: re
       // Several middlewares after the same layer keep the order they were given in.
       while (spec.after !== undefined && stack[index]?.after === spec.after) index++;
     }
-    stack.splice(index, 0, { name: spec.name, middleware: spec.use, after: spec.after });
+    const { use } = spec;
+    stack.splice(index, 0, { name: spec.name, middleware: (next) => rejectingThrows(use(next)), after: spec.after });
   }
   return stack;
 }

@@ -91,13 +91,8 @@ export class DestinationBreaker implements DestinationState {
       this.#opossum = undefined;
     }
     this.#inFlight++;
-    try {
-      if (this.#opossum) return this.#opossum.fire(next, req, ctx).then(this.#answered, this.#unwrap);
-      return next(req, ctx).then(this.#healthyAnswer, this.#healthyFailure);
-    } catch (err) {
-      this.#inFlight--; // a handler that threw instead of rejecting
-      throw err;
-    }
+    if (this.#opossum) return this.#opossum.fire(next, req, ctx).then(this.#answered, this.#unwrap);
+    return next(req, ctx).then(this.#healthyAnswer, this.#healthyFailure);
   }
 
   /** Whether a call now would be refused without being sent (open, and not yet due for a probe). */

@@ -96,7 +96,7 @@ export function concurrencyLayer(deps: LayerDeps): Middleware {
     const bulkhead = bulkheads.get(ctx.service, now) ?? bulkheads.add(ctx.service, ctx.service, ctx.endpoints.length > 0, new Bulkhead(), now);
     const admitted = bulkhead.acquire(max, queue, ctx);
     if (admitted === undefined) return Promise.reject(limitedError(deps.events, ctx, 'concurrency', `${max} calls in flight and ${queue} waiting`));
-    if (admitted === true) return releaseWhenDone(next, req, ctx, bulkhead.release);
-    return admitted.then((): Promise<MeshResponse> => releaseWhenDone(next, req, ctx, bulkhead.release));
+    if (admitted === true) return releaseWhenDone(next(req, ctx), bulkhead.release);
+    return admitted.then((): Promise<MeshResponse> => releaseWhenDone(next(req, ctx), bulkhead.release));
   };
 }

@@ -1,7 +1,7 @@
 import { ErrorCode, stacklessError } from '../errors.ts';
 import type { MeshError } from '../errors.ts';
 import type { MeshEvents } from '../events.ts';
-import type { CallContext, Handler, MeshRequest, MeshResponse } from '../pipeline/types.ts';
+import type { CallContext, MeshResponse } from '../pipeline/types.ts';
 
 /** The error (and `limited` event) for a call a concurrency or rate limit refused before it was sent. */
 export function limitedError(events: MeshEvents, ctx: CallContext, limit: 'concurrency' | 'rate', detail: string): MeshError {
@@ -14,16 +14,8 @@ export function limitedError(events: MeshEvents, ctx: CallContext, limit: 'concu
   });
 }
 
-/** Runs `next` and calls `release` once the call is over: when it failed (or threw), or when its response body has closed. */
-export function releaseWhenDone(next: Handler, req: MeshRequest, ctx: CallContext, release: () => void): Promise<MeshResponse> {
-  let call: Promise<MeshResponse>;
-  try {
-    call = next(req, ctx);
-  } catch (err) {
-    // A handler that throws instead of rejecting (a user's middleware) must not keep the slot.
-    release();
-    return Promise.reject(err);
-  }
+/** Calls `release` once the call is over: when it failed, or when its response body has closed. */
+export function releaseWhenDone(call: Promise<MeshResponse>, release: () => void): Promise<MeshResponse> {
   return call.then(
     (res) => {
       if (res.body.destroyed) release();

@@ -223,6 +223,22 @@ for (const { name, create } of TRANSPORTS) {
       await a.requests[3]!.socketClosed(); // the losing copy was aborted
     });
 
+    it('a hedged copy that a middleware throws on (instead of rejecting) fails that copy only: the first copy\'s answer wins, nothing is thrown from the timer', async function () {
+      const srv = await h.server([{ delay: 150, then: { status: 200, body: 'first' } }]);
+      let sent = 0;
+      const mesh = h.mesh(upPolicy(srv.origin, hedged({ delay: '20ms' })), {
+        middleware: [{ name: 'throws-on-the-hedge', after: 'retry', use: (next) => (req, ctx) => {
+          if (++sent === 2) throw new Error('middleware bug');
+          return next(req, ctx);
+        } }],
+      });
+      const events = recordEvents(mesh);
+      const res = await mesh.client('up').fetch('/search');
+      expect(await res.text()).to.equal('first');
+      expect(events.hedge).to.have.length(1);
+      expect(srv.requests.length).to.equal(1);
+    });
+
     it('a hedged route is still retried when every copy fails', async function () {
       const srv = await h.server([{ reset: true }, { status: 200, body: 'retried' }]);
       const mesh = h.mesh(upPolicy(srv.origin, hedged({ delay: '500ms' })));

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { ErrorCode } from '../../lib/errors.ts';
 import type { MeshError } from '../../lib/errors.ts';
+import type { TransportFactory } from '../../lib/transport/types.ts';
 import { Harness, recordEvents, upPolicy } from '../helpers/fault-server.ts';
 import { rejection } from '../helpers/rejection.ts';
 
@@ -44,6 +45,21 @@ describe('concurrency limit (bulkhead) and rate limit, against a real loopback u
     const res = await mesh.client('up').fetch('/second');
     expect(res.status).to.equal(200);
     await res.arrayBuffer();
+  });
+
+  it('a transport whose request throws (instead of rejecting) does not keep the slot', async () => {
+    let requests = 0;
+    const throwing: TransportFactory = () => ({
+      name: 'throwing',
+      request: () => {
+        requests += 1;
+        throw new Error('transport bug');
+      },
+      close: async () => {},
+    });
+    const mesh = h.mesh(upPolicy('http://127.0.0.1:1', { concurrency: { max: 1, queue: 0 }, retry: null }), { transport: throwing });
+    for (let i = 0; i < 2; i++) expect(((await rejection(mesh.client('up').fetch('/'))) as Error).message).to.equal('transport bug');
+    expect(requests).to.equal(2);
   });
 
   it('queues up to concurrency.queue calls, in order, each within its own deadline', async () => {

@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Harness, recordEvents, upPolicy } from '../helpers/fault-server.ts';
 import type { FaultServer } from '../helpers/fault-server.ts';
+import { rejection } from '../helpers/rejection.ts';
 
 /** A deterministic source of randomness (mulberry32), so a run can be repeated. */
 function seeded(seed: number): () => number {
@@ -95,6 +96,24 @@ describe('load balancing over several real loopback endpoints', function () {
     for (let i = 0; i < 20; i++) await (await mesh.client('up').fetch('/x')).arrayBuffer();
     expect(events.ejection.filter((e) => e.ejected).length).to.equal(1);
     expect(count(a) + count(b)).to.equal(20); // the one left in rotation still takes the calls
+  });
+
+  it('an attempt a middleware after the pick throws on (instead of rejecting) is settled: its endpoint is not left looking busy', async function () {
+    const a = await h.server([], { status: 200, body: 'a' });
+    const b = await h.server([], { status: 200, body: 'b' });
+    let throwNext = true;
+    const mesh = h.mesh(upPolicy([a.origin, b.origin], { circuitBreaker: null, retry: null }), {
+      middleware: [{ name: 'throws-once', before: 'tls', use: (next) => (req, ctx) => {
+        if (!throwNext) return next(req, ctx);
+        throwNext = false;
+        throw new Error('middleware bug');
+      } }],
+    });
+    expect(((await rejection(mesh.client('up').fetch('/x'))) as Error).message).to.equal('middleware bug'); // it had picked a
+    const bodies: string[] = [];
+    for (let i = 0; i < 4; i++) bodies.push(await (await mesh.client('up').fetch('/x')).text());
+    // random is pinned, so peak-EWMA picks a while the costs are even; an attempt counted in flight forever would double a's.
+    expect(bodies).to.deep.equal(['a', 'a', 'a', 'a']);
   });
 
   it('sends a retry to another endpoint than the attempt that failed', async function () {
