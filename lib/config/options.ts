@@ -51,8 +51,8 @@ export interface MeshSettings {
  */
 class ResolvedSettings implements MeshSettings {
   readonly service: string;
-  /** controlPlanes[0], derived: an own enumerable getter, so that a spread or JSON of the settings still shows it. */
-  declare readonly controlPlane: URL | undefined;
+  /** controlPlanes[0]: derived here, not given, and a plain field so that console.log shows the URL (a getter prints as [Getter]). */
+  readonly controlPlane: URL | undefined;
   readonly controlPlanes: readonly URL[];
   readonly policyFile: string | undefined;
   readonly tls: TlsFiles;
@@ -63,8 +63,8 @@ class ResolvedSettings implements MeshSettings {
 
   constructor(settings: Omit<MeshSettings, 'controlPlane'>) {
     this.service = settings.service;
+    this.controlPlane = settings.controlPlanes[0];
     this.controlPlanes = settings.controlPlanes;
-    Object.defineProperty(this, 'controlPlane', { enumerable: true, get: () => this.controlPlanes[0] });
     this.policyFile = settings.policyFile;
     this.tls = settings.tls;
     this.cacheDir = settings.cacheDir;

@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { inspect } from 'node:util';
 import { createMesh, ErrorCode, MeshError } from '../../lib/index.ts';
 import type { Mesh, MeshOptions } from '../../lib/index.ts';
 import { generateCerts } from '../helpers/certs.ts';
@@ -172,6 +173,7 @@ describe('createMesh() options and environment variables', () => {
       const { settings } = mesh({ env: { ...quiet, MESHFETCH_CONTROL_PLANE: 'http://cp-a:7878, http://cp-b:7878/base/,http://cp-c:7878' } });
       expect(settings.controlPlanes.map((url) => url.href)).to.deep.equal(['http://cp-a:7878/', 'http://cp-b:7878/base/', 'http://cp-c:7878/']);
       expect(settings.controlPlane?.href).to.equal('http://cp-a:7878/');
+      expect(inspect(settings)).to.contain("controlPlane: URL {\n    href: 'http://cp-a:7878/'"); // printed as the URL, not [Getter]
       expect(configFailure({ env: { MESHFETCH_CONTROL_PLANE: 'http://cp-a:7878,cp-b:7878' } }).message).to.equal(
         'MESHFETCH_CONTROL_PLANE="http://cp-a:7878,cp-b:7878": expected an http:// or https:// URL (or several, comma-separated)',
       );
