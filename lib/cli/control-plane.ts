@@ -53,7 +53,7 @@ export const controlPlaneCommand: CommandModule = (program: Command) => {
     .option('--client-lease <seconds>', 'with etcd: how long this replica\'s client records outlive it', wholeNumber('--client-lease'), 10)
     .option('--port <n>', 'port to listen on', wholeNumber('--port'), 7878)
     .option('--host <host>', 'address to bind', '127.0.0.1')
-    .option('--history <n>', 'revisions kept for rollback', wholeNumber('--history'), 10)
+    .option('--history <n>', 'revisions kept for rollback, the one in force included', wholeNumber('--history', 1), 10)
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')
     .option('--tls-key <file>', 'the key of --tls-cert (PEM)')
     .option('--client-ca <file>', 'require a client certificate chaining to this CA on every request')

@@ -3,6 +3,7 @@ import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
 import { parseDuration } from '../policy/duration.ts';
 import { print } from './common.ts';
+import { wholeNumber } from './arguments.ts';
 
 export interface WatchOptions {
   watch?: boolean;
@@ -15,7 +16,7 @@ export function withWatch(command: Command): Command {
   return command
     .option('-w, --watch', 'keep printing: in place on a terminal, one snapshot after another otherwise')
     .option('--interval <duration>', 'time between refreshes with --watch', durationArgument('--interval'), 2_000)
-    .option('--count <n>', 'with --watch, stop after this many snapshots (default: until Ctrl-C)', wholePositive('--count'));
+    .option('--count <n>', 'with --watch, stop after this many snapshots (default: until Ctrl-C)', wholeNumber('--count', 1));
 }
 
 export function durationArgument(option: string): (value: string) => number {
@@ -23,14 +24,6 @@ export function durationArgument(option: string): (value: string) => number {
     const ms = parseDuration(value);
     if (ms === undefined || ms < 100) throw new InvalidArgumentError(`${option}: expected a duration from 100ms, e.g. 2s; got "${value}"`);
     return ms;
-  };
-}
-
-function wholePositive(option: string): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${option}: expected a whole number >= 1, got "${value}"`);
-    return n;
   };
 }
 

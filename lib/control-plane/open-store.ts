@@ -20,6 +20,10 @@ export interface StoreChoice {
 
 /** Opens the store a control plane was configured with: an etcd store, else the policy file. */
 export async function openStore(choice: StoreChoice, logger: Logger, validate: DocumentValidator, onRefusedEdit: () => void): Promise<RevisionStore> {
+  const { historyLimit } = choice;
+  if (historyLimit !== undefined && !(Number.isInteger(historyLimit) && historyLimit >= 1)) {
+    throw configError(`startControlPlane option historyLimit: expected a whole number >= 1 (the revision in force is kept in it), got ${historyLimit}`);
+  }
   const location = choice.storeUrl === undefined ? undefined : parseStoreUrl(choice.storeUrl, 'store');
   if (location?.kind === 'etcd') {
     const seed = choice.policyFile === undefined ? undefined : await seedRevision(choice.policyFile, validate);

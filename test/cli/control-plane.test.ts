@@ -27,7 +27,7 @@ describe('meshfetch control-plane (CLI)', function () {
     expect((await exited)[0]).to.equal(0);
   });
 
-  it('exits 1 naming the problem: no store, a malformed store URL, an etcd nobody runs, a policy file that does not exist', async () => {
+  it('exits 1 naming the problem: no store, a malformed store URL, an etcd nobody runs, a policy file that does not exist, a --history that keeps nothing', async () => {
     const none = await runCli(['control-plane']);
     expect(none.code).to.equal(1);
     expect(none.stderr).to.contain('give --policy FILE');
@@ -44,5 +44,8 @@ describe('meshfetch control-plane (CLI)', function () {
     const missing = await runCli(['control-plane', '--policy', `${seed.dir}/nope.yaml`, '--port', '0']);
     expect(missing.code).to.equal(1);
     expect(missing.stderr).to.contain('cannot read policy file').and.contain('ENOENT');
+    const noHistory = await runCli(['control-plane', '--policy', seed.policyFile, '--port', '0', '--history', '0']);
+    expect(noHistory.code).to.equal(1);
+    expect(noHistory.stderr).to.contain('--history: expected a whole number >= 1, got "0"');
   });
 });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startControlPlane } from '../../lib/index.ts';
+import { ErrorCode, MeshError, startControlPlane } from '../../lib/index.ts';
 import { ADMIN_TOKEN, openStream, paymentsPolicy, startTestControlPlane } from '../helpers/control-plane.ts';
 import type { TestControlPlane, TestStream } from '../helpers/control-plane.ts';
 
@@ -98,6 +98,15 @@ describe('control plane server', () => {
       const history = (await call(t.url, 'GET', '/v1/policy/history')).body.revisions as { revision: string; current: boolean }[];
       expect(history).to.have.length(3);
       expect(history[0]).to.include({ revision: t.cp.revision(), current: true });
+    });
+
+    it('refuses a historyLimit that would not keep the revision in force, naming the option', async () => {
+      for (const historyLimit of [0, -1, 2.5]) {
+        const err = await startControlPlane({ policyFile: t.policyFile, historyLimit, port: 0 }).then(() => undefined, (e: unknown) => e);
+        expect(err).to.be.instanceOf(MeshError);
+        expect((err as MeshError).code).to.equal(ErrorCode.Config);
+        expect((err as MeshError).message).to.equal(`startControlPlane option historyLimit: expected a whole number >= 1 (the revision in force is kept in it), got ${historyLimit}`);
+      }
     });
   });
 
