@@ -224,7 +224,9 @@ for (const { name, create } of TRANSPORTS) {
     });
 
     it('a hedged copy that a middleware throws on (instead of rejecting) fails that copy only: the first copy\'s answer wins, nothing is thrown from the timer', async function () {
-      const srv = await h.server([{ delay: 150, then: { status: 200, body: 'first' } }]);
+      let answer: (() => void) | undefined;
+      const srv = await startServer((_req, res) => void (answer = () => res.end('first'))); // answers once the hedge was sent
+      h.closeWithServers(() => srv.close());
       let sent = 0;
       const mesh = h.mesh(upPolicy(srv.origin, hedged({ delay: '20ms' })), {
         middleware: [{ name: 'throws-on-the-hedge', after: 'retry', use: (next) => (req, ctx) => {
@@ -232,11 +234,14 @@ for (const { name, create } of TRANSPORTS) {
           return next(req, ctx);
         } }],
       });
-      const events = recordEvents(mesh);
+      const hedges: unknown[] = [];
+      mesh.on('hedge', (event) => {
+        hedges.push(event);
+        setImmediate(() => answer!()); // after the copy was sent (and failed)
+      });
       const res = await mesh.client('up').fetch('/search');
       expect(await res.text()).to.equal('first');
-      expect(events.hedge).to.have.length(1);
-      expect(srv.requests.length).to.equal(1);
+      expect([hedges.length, sent, srv.requests.length]).to.deep.equal([1, 2, 1]);
     });
 
     it('a hedged route is still retried when every copy fails', async function () {
