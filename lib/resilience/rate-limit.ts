@@ -37,7 +37,6 @@ export class TokenBucket implements DestinationState {
   idle(now: number): boolean {
     return this.#tokens + ((now - this.#refilledAt) * this.#rps) / 1000 >= this.#burst;
   }
-
 }
 
 /** Enforces `rateLimit: { rps, burst }` per destination service: MESHFETCH_RATE_LIMITED when empty. */
