@@ -3,7 +3,7 @@ import type { Attributes, Context, Span, Tracer } from '@opentelemetry/api';
 import type { LayerDeps } from '../pipeline/layers.ts';
 import type { CallContext, MeshRequest, MeshResponse, Middleware } from '../pipeline/types.ts';
 import { ATTR, isCancellation, knownMethod, redactedUrl, serverAddress, spanName } from './attributes.ts';
-import { answered, endSpan, failed, whenBodyCloses } from './request-end.ts';
+import { bodyEnded, endSpan, failed, whenBodyCloses } from './request-end.ts';
 import type { Ending } from './request-end.ts';
 import { activeTracer, SUPPRESS_TRACING } from './tracer.ts';
 
@@ -66,7 +66,7 @@ export function attemptTelemetryLayer(deps: LayerDeps): Middleware {
       end(failed(err, isCancellation(err, ctx.signal)));
       throw err;
     }
-    whenBodyCloses(res, () => end(answered(res.status)));
+    whenBodyCloses(res, () => end(bodyEnded(res, ctx.signal)));
     return res;
   };
 }

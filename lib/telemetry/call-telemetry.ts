@@ -3,7 +3,7 @@ import type { Context, Span, Tracer } from '@opentelemetry/api';
 import type { LayerDeps } from '../pipeline/layers.ts';
 import type { CallContext, Middleware, MeshResponse } from '../pipeline/types.ts';
 import { ATTR, isCancellation, knownMethod, spanName } from './attributes.ts';
-import { answered, endSpan, failed, whenBodyCloses } from './request-end.ts';
+import { bodyEnded, endSpan, failed, whenBodyCloses } from './request-end.ts';
 import type { Ending } from './request-end.ts';
 import { recordSpanEvents } from './span-events.ts';
 import { activeTracer } from './tracer.ts';
@@ -60,7 +60,7 @@ export function callTelemetryLayer(deps: LayerDeps): Middleware {
       end(failed(err, isCancellation(err, callerSignal)));
       throw err;
     }
-    whenBodyCloses(res, () => end(answered(res.status)));
+    whenBodyCloses(res, () => end(bodyEnded(res, callerSignal)));
     return res;
   };
 }

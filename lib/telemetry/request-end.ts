@@ -2,7 +2,7 @@ import { SpanStatusCode } from '@opentelemetry/api';
 import type { Span } from '@opentelemetry/api';
 import type { Outcome } from '../events.ts';
 import type { MeshResponse } from '../pipeline/types.ts';
-import { ATTR, errorType, statusOutcome } from './attributes.ts';
+import { ATTR, errorType, isCancellation, statusOutcome } from './attributes.ts';
 
 export interface Ending {
   readonly status: number | undefined;
@@ -14,7 +14,7 @@ export interface Ending {
 const ANSWERED = new Map<number, Ending>();
 
 /** How a request that answered ended: 4xx and 5xx carry their status as error.type (HTTP client conventions). */
-export function answered(status: number): Ending {
+function answered(status: number): Ending {
   let ending = ANSWERED.get(status);
   if (ending === undefined) {
     ending = Object.freeze({ status, errorType: status >= 400 ? String(status) : undefined, outcome: statusOutcome(status) });
@@ -23,8 +23,17 @@ export function answered(status: number): Ending {
   return ending;
 }
 
-export function failed(err: unknown, cancelled: boolean): Ending {
-  return { status: undefined, errorType: errorType(err), outcome: cancelled ? 'cancelled' : 'failure' };
+export function failed(err: unknown, cancelled: boolean, status?: number): Ending {
+  return { status, errorType: errorType(err), outcome: cancelled ? 'cancelled' : 'failure' };
+}
+
+/**
+ * How a request that answered ended once its body closed: as its status says, unless the body failed
+ * on the way (a reset, the deadline, the caller's abort), which the caller saw as an error.
+ */
+export function bodyEnded(res: MeshResponse, signal: AbortSignal | undefined): Ending {
+  const err: unknown = res.body.errored;
+  return err === null || err === undefined ? answered(res.status) : failed(err, isCancellation(err, signal), res.status);
 }
 
 /** Sets the outcome's attributes and status on `span` and ends it. A cancellation is not an error of the span. */

@@ -4,8 +4,8 @@ import { isTracingSuppressed } from '@opentelemetry/core';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { expect } from 'chai';
 import { request } from 'undici';
-import { defineService, shape, withIncomingDeadline } from '../../lib/index.ts';
-import { Harness, TRANSPORTS, deadOrigin, recordEvents, upPolicy } from '../helpers/fault-server.ts';
+import { defineService, MeshError, shape, withIncomingDeadline } from '../../lib/index.ts';
+import { Harness, TRANSPORTS, deadOrigin, nextEvent, recordEvents, upPolicy } from '../helpers/fault-server.ts';
 import { installOtel, spansNamed } from '../helpers/otel.ts';
 import type { Otel, ReadableSpan } from '../helpers/otel.ts';
 import { rejection } from '../helpers/rejection.ts';
@@ -70,6 +70,30 @@ for (const { name, create } of TRANSPORTS) {
       // Each attempt carried its own span's context: the server's work is the attempt span's child.
       expect(srv.requests.map((r) => parentIdOf(r.headers.traceparent))).to.deep.equal(attempts.map((a) => a.spanContext().spanId));
       expect(JSON.stringify(spans.map((s) => s.attributes))).not.to.include('s3cret');
+    });
+
+    it('a body that fails on the way (a reset after the headers) ends the call and its attempt as the failure the caller saw, not as a 200 success', async function () {
+      const srv = await startServer((_req, res) => {
+        res.writeHead(200, { 'content-length': '100' });
+        res.write('partial', () => res.socket!.destroy());
+      });
+      h.closeWithServers(() => srv.close());
+      const mesh = h.mesh(upPolicy(srv.origin, { circuitBreaker: null }));
+      const events = recordEvents(mesh);
+      const callEnded = nextEvent(mesh, 'call'); // after the attempt's: its body listener came first
+      const res = await mesh.client('up').fetch('/x');
+      const err = (await rejection(res.text())) as MeshError;
+      expect(err).to.be.instanceOf(MeshError);
+      await callEnded;
+      const seen = (e: { status?: number | undefined; outcome: string; errorType?: string | undefined }) => [e.status, e.outcome, e.errorType];
+      expect([...events.call.map(seen), ...events.attempt.map(seen)]).to.deep.equal([[200, 'failure', err.code], [200, 'failure', err.code]]);
+      const spans = otel.spans.getFinishedSpans();
+      expect(spans.map((s) => [s.attributes['http.response.status_code'], s.attributes['error.type'], s.status.code])).to.deep.equal([
+        [200, err.code, SpanStatusCode.ERROR],
+        [200, err.code, SpanStatusCode.ERROR],
+      ]);
+      expect(mesh.stats().services.up).to.include({ requests: 1, successes: 0, failures: 1 });
+      events.dispose();
     });
 
     it('a call with no named route is named by its method alone, never by its path', async function () {
