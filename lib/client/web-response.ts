@@ -84,8 +84,12 @@ function toWebStream(body: Readable, call: BodyOfCall): ReadableStream<Uint8Arra
         strong = controller;
         body.resume();
       },
-      cancel(reason) {
-        body.destroy(reason instanceof Error ? reason : undefined);
+      cancel() {
+        // The caller let go of it: bytes already on their way are dropped (a closed controller throws
+        // on enqueue), and it is no failure of the body (telemetry reads body.errored).
+        settled = true;
+        weak = strong = undefined;
+        body.destroy();
       },
     },
     { highWaterMark: BODY_HIGH_WATER_MARK, size: (chunk) => chunk.byteLength },
