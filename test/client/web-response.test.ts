@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { ErrorCode, MeshError } from '../../lib/errors.ts';
 import { startRawServer } from '../helpers/raw-server.ts';
 import { startServer } from '../helpers/server.ts';
-import { Harness, TRANSPORTS, upPolicy } from '../helpers/fault-server.ts';
+import { Harness, TRANSPORTS, nextEvent, recordEvents, upPolicy } from '../helpers/fault-server.ts';
 import { collectGarbage } from '../helpers/gc.ts';
 
 
@@ -33,6 +33,18 @@ for (const { name, create } of TRANSPORTS) {
       h.closeWithServers(() => srv.close());
       return { origin: srv.origin, started, finish: () => held!.end(TEXT.slice(HALF)), socket: () => socket! };
     }
+
+    it('a body the caller cancels while it flows, with an Error as the reason, is dropped (no uncaught exception) and the call ends as answered', async function () {
+      const srv = await h.server([], { status: 200, body: 'x'.repeat(1 << 20) });
+      const mesh = h.mesh(upPolicy(srv.origin));
+      const events = recordEvents(mesh);
+      const callEnded = nextEvent(mesh, 'call');
+      const res = await mesh.client('up').fetch('/x');
+      await res.body!.cancel(new Error('not needed after all'));
+      await callEnded;
+      expect(events.call.map((e) => [e.status, e.outcome, e.errorType])).to.deep.equal([[200, 'success', undefined]]);
+      events.dispose();
+    });
 
     describe('a body being read is never released by garbage collection', function () {
       it('await (await mesh.fetch(u)).json() completes across collections', async function () {
