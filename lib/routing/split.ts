@@ -51,8 +51,10 @@ export function splitLayer(deps: LayerDeps): Middleware {
     const attempt: CallContext = { ...ctx, backend, endpoints: target?.endpoints ?? NO_ENDPOINTS };
     const breaker = target && breakerOf(target, now);
     const sent = breaker ? breaker.call(next, req, attempt, target.policy.circuitBreaker!, now) : next(req, attempt);
-    // The endpoint layer notes where the attempt went, so that a retry can prefer another endpoint.
+    // The endpoint layer notes where the attempt went, so that a retry can prefer another endpoint; at
+    // once too (the pick is made as the attempt is sent), so that a hedge sent meanwhile can.
     const noteEndpoint = (): void => void (ctx.lastEndpoint = attempt.lastEndpoint);
+    noteEndpoint();
     return sent.then(
       (res) => (noteEndpoint(), res),
       (err: unknown) => {

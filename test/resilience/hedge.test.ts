@@ -244,6 +244,27 @@ for (const { name, create } of TRANSPORTS) {
       expect([hedges.length, sent, srv.requests.length]).to.deep.equal([1, 2, 1]);
     });
 
+    it('a hedge through a traffic split also goes to another endpoint of the backend than the copy it hedges', async function () {
+      const a = await h.server([{ status: 200 }, { status: 200 }, { status: 200 }, { hang: true }], { status: 200, body: 'hedged to a again' });
+      const b = await h.server([{ status: 200, body: 'second' }]);
+      const avoided: (string | undefined)[] = [];
+      const mesh = h.mesh(
+        {
+          apiVersion: 'meshfetch/v1',
+          services: {
+            up: { ...hedged({ delay: '50ms' }), endpoints: ['http://127.0.0.1:1'], split: [{ service: 'backend', weight: 1 }] },
+            backend: { endpoints: [a.origin, b.origin] },
+          },
+        },
+        { middleware: [{ name: 'record-avoid', before: 'endpoint', use: (next) => (req, ctx) => (avoided.push(ctx.lastEndpoint), next(req, ctx)) }] },
+      );
+      for (let i = 0; i < 3; i++) await (await mesh.client('up').fetch('/search')).arrayBuffer();
+      const res = await mesh.client('up').fetch('/search');
+      expect(await res.text()).to.equal('second');
+      expect(avoided.slice(3)).to.deep.equal([undefined, a.origin]); // the hedge was told where the hung copy went
+      await a.requests[3]!.socketClosed();
+    });
+
     it('a hedged route is still retried when every copy fails', async function () {
       const srv = await h.server([{ reset: true }, { status: 200, body: 'retried' }]);
       const mesh = h.mesh(upPolicy(srv.origin, hedged({ delay: '500ms' })));
