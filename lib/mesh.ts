@@ -148,7 +148,7 @@ export class Mesh {
     this.#stats = new StatsCollector(this.#events, {
       caller: this.settings.service,
       window: statsWindow(options.statsWindow),
-      inPolicy: (service) => (this.#store.current?.services.get(service)?.endpoints.length ?? 0) > 0,
+      inPolicy: (service) => this.#store.current?.services.has(service) ?? false,
     });
     this.#metrics = new MeshMetrics(this.#events, this.settings.service);
     const { tls } = this.settings;

@@ -1,7 +1,8 @@
 import type { CompiledPolicy } from '../policy/compile.ts';
 import type { LayerDeps } from './layers.ts';
+import type { CallContext } from './types.ts';
 
-/** Entries for services with endpoints in policy: bounded by the policy's size, this is a backstop (above the 10,000 destinations issue #7 measures). */
+/** Entries for services the policy names: bounded by the policy's size, this is a backstop (above the 10,000 destinations issue #7 measures). */
 const MAX_KNOWN = 16_384;
 /** Entries for any other name: absolute-URL clients, typos, names built from input. */
 const MAX_UNKNOWN = 64;
@@ -26,12 +27,12 @@ interface Slot<V> {
 }
 
 /**
- * A layer's per-destination state, made on first use and bounded, with no timer. A service with
- * endpoints in the policy in force gets its own entry, kept across policy revisions and dropped when
- * a revision no longer gives it endpoints; every other name shares a small least-recently-used set,
+ * A layer's per-destination state, made on first use and bounded, with no timer. A service the
+ * policy in force names (with endpoints, or only a traffic split) gets its own entry, kept across
+ * policy revisions and dropped when a revision removes the service; every other name shares a small least-recently-used set,
  * so that calls to 100k made-up names keep about MAX_UNKNOWN entries. An entry in use is never
  * dropped: a bound that is reached passes it over (it can only be exceeded by names with calls in
- * flight), and a revision that takes its service's endpoints away moves it among the other names.
+ * flight), and a revision that removes its service moves it among the other names.
  * With `sweepEvery`, an access at most that often walks the entries and drops the idle ones, so an
  * idle mesh holds no timers at all. Everything is released at mesh.close().
  */
@@ -73,7 +74,7 @@ export class PerDestination<V extends object> {
     return slot.state;
   }
 
-  /** `known`: `service` has endpoints in the policy in force (ctx.endpoints is not empty). */
+  /** `known`: the policy in force names `service` (namedInPolicy). */
   add(key: string, service: string, known: boolean, state: V, now = 0): V {
     const entries = known ? this.#known : this.#unknown;
     entries.set(key, { state, service, lastUsed: now });
@@ -106,20 +107,28 @@ export class PerDestination<V extends object> {
   }
 
   #keepServicesOf(policy: CompiledPolicy): void {
-    const hasEndpoints = (slot: Slot<V>): boolean => (policy.services.get(slot.service)?.endpoints.length ?? 0) > 0;
+    const named = (slot: Slot<V>): boolean => policy.services.has(slot.service);
     for (const [key, slot] of this.#known) {
-      if (hasEndpoints(slot)) continue;
+      if (named(slot)) continue;
       this.#known.delete(key);
       if (hooks(slot).inUse?.()) this.#unknown.set(key, slot); // its calls, and any under the same name, keep sharing it
       else hooks(slot).dispose?.();
     }
     for (const [key, slot] of this.#unknown) {
-      if (!hasEndpoints(slot)) continue;
+      if (!named(slot)) continue;
       this.#unknown.delete(key);
       this.#known.set(key, slot);
     }
     evict(this.#unknown, MAX_UNKNOWN);
   }
+}
+
+/**
+ * Whether the policy the call started under names its service: then its state is kept as long as a
+ * policy does. Endpoints are not the test: a service may have none of its own and split its calls.
+ */
+export function namedInPolicy(ctx: Pick<CallContext, 'service' | 'policyInForce'>): boolean {
+  return ctx.policyInForce.services.has(ctx.service);
 }
 
 /** What the state can tell the map; a plain Map (say, routes of a service) tells nothing. */

@@ -1,7 +1,7 @@
 import type { LayerDeps } from '../pipeline/layers.ts';
 import type { Middleware } from '../pipeline/types.ts';
 import { DestinationBreaker } from './circuit-breaker.ts';
-import { PerDestination } from '../pipeline/per-destination.ts';
+import { namedInPolicy, PerDestination } from '../pipeline/per-destination.ts';
 
 /** How often, at most, a call walks the breakers to drop idle ones. */
 const SWEEP_MS = 10_000;
@@ -18,7 +18,7 @@ export function circuitBreakerLayer(deps: LayerDeps): Middleware {
     if (settings === null) return next(req, ctx);
     const now = Date.now();
     const key = ctx.route === undefined ? ctx.service : `${ctx.service} ${ctx.route}`;
-    const breaker = breakers.get(key, now) ?? breakers.add(key, ctx.service, ctx.endpoints.length > 0, new DestinationBreaker(ctx.service, ctx.route, settings, deps.events), now);
+    const breaker = breakers.get(key, now) ?? breakers.add(key, ctx.service, namedInPolicy(ctx), new DestinationBreaker(ctx.service, ctx.route, settings, deps.events), now);
     return breaker.call(next, req, ctx, settings, now);
   };
 }

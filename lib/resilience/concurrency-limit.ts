@@ -1,6 +1,6 @@
 import { ErrorCode, MeshError } from '../errors.ts';
 import type { LayerDeps } from '../pipeline/layers.ts';
-import { PerDestination } from '../pipeline/per-destination.ts';
+import { namedInPolicy, PerDestination } from '../pipeline/per-destination.ts';
 import type { DestinationState } from '../pipeline/per-destination.ts';
 import type { CallContext, Middleware, MeshResponse } from '../pipeline/types.ts';
 import { limitedError, releaseWhenDone } from './limits.ts';
@@ -93,7 +93,7 @@ export function concurrencyLayer(deps: LayerDeps): Middleware {
   return (next) => (req, ctx) => {
     const { max, queue } = ctx.policy.concurrency;
     const now = Date.now();
-    const bulkhead = bulkheads.get(ctx.service, now) ?? bulkheads.add(ctx.service, ctx.service, ctx.endpoints.length > 0, new Bulkhead(), now);
+    const bulkhead = bulkheads.get(ctx.service, now) ?? bulkheads.add(ctx.service, ctx.service, namedInPolicy(ctx), new Bulkhead(), now);
     const admitted = bulkhead.acquire(max, queue, ctx);
     if (admitted === undefined) return Promise.reject(limitedError(deps.events, ctx, 'concurrency', `${max} calls in flight and ${queue} waiting`));
     if (admitted === true) return releaseWhenDone(next(req, ctx), bulkhead.release);

@@ -1,5 +1,5 @@
 import type { LayerDeps } from '../pipeline/layers.ts';
-import { PerDestination } from '../pipeline/per-destination.ts';
+import { namedInPolicy, PerDestination } from '../pipeline/per-destination.ts';
 import type { CallContext } from '../pipeline/types.ts';
 
 const GROWTH = Math.log(1.2);
@@ -33,7 +33,7 @@ class LatencyHistogram {
   }
 }
 
-type Destination = Pick<CallContext, 'service' | 'route' | 'endpoints'>;
+type Destination = Pick<CallContext, 'service' | 'route' | 'policyInForce'>;
 
 /**
  * Observed latency per (service, route), for hedging at the route's p95. Bounded: in services as
@@ -48,7 +48,7 @@ export class LatencyTracker {
 
   #histogram(ctx: Destination): LatencyHistogram {
     const { service } = ctx;
-    const routes = this.#services.get(service) ?? this.#services.add(service, service, ctx.endpoints.length > 0, new Map());
+    const routes = this.#services.get(service) ?? this.#services.add(service, service, namedInPolicy(ctx), new Map());
     let histogram = routes.get(ctx.route);
     if (!histogram) {
       if (routes.size >= MAX_ROUTES_PER_SERVICE) routes.delete(routes.keys().next().value);

@@ -1,5 +1,5 @@
 import type { LayerDeps } from '../pipeline/layers.ts';
-import { PerDestination } from '../pipeline/per-destination.ts';
+import { namedInPolicy, PerDestination } from '../pipeline/per-destination.ts';
 import type { DestinationState } from '../pipeline/per-destination.ts';
 import type { Middleware } from '../pipeline/types.ts';
 import { limitedError } from './limits.ts';
@@ -46,7 +46,7 @@ export function rateLimitLayer(deps: LayerDeps): Middleware {
     const limit = ctx.policy.rateLimit;
     if (limit === null) return next(req, ctx);
     const now = Date.now();
-    const bucket = buckets.get(ctx.service, now) ?? buckets.add(ctx.service, ctx.service, ctx.endpoints.length > 0, new TokenBucket(limit.rps, limit.burst, now), now);
+    const bucket = buckets.get(ctx.service, now) ?? buckets.add(ctx.service, ctx.service, namedInPolicy(ctx), new TokenBucket(limit.rps, limit.burst, now), now);
     if (!bucket.tryTake(limit.rps, limit.burst, now)) {
       return Promise.reject(limitedError(deps.events, ctx, 'rate', `${limit.rps}/s, burst ${limit.burst}`));
     }

@@ -1,5 +1,5 @@
 import type { LayerDeps } from '../pipeline/layers.ts';
-import { PerDestination } from '../pipeline/per-destination.ts';
+import { namedInPolicy, PerDestination } from '../pipeline/per-destination.ts';
 import type { CallContext } from '../pipeline/types.ts';
 import type { RetryPolicy } from '../policy/types.ts';
 import { SlidingCounts } from './sliding-counts.ts';
@@ -54,9 +54,9 @@ export class RetryBudgets {
     this.#byService = new PerDestination(deps);
   }
 
-  for(ctx: Pick<CallContext, 'service' | 'endpoints'>, settings: BudgetSettings): RetryBudget {
+  for(ctx: Pick<CallContext, 'service' | 'policyInForce'>, settings: BudgetSettings): RetryBudget {
     const { service } = ctx;
-    const budgets = this.#byService.get(service) ?? this.#byService.add(service, service, ctx.endpoints.length > 0, new Map());
+    const budgets = this.#byService.get(service) ?? this.#byService.add(service, service, namedInPolicy(ctx), new Map());
     const key = `${settings.ratio}/${settings.minPerSecond}/${settings.ttl}`;
     let budget = budgets.get(key);
     if (!budget) {

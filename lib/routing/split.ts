@@ -35,7 +35,7 @@ export function splitLayer(deps: LayerDeps): Middleware {
   function breakerOf(target: CompiledService, now: number): DestinationBreaker | undefined {
     const settings = target.policy.circuitBreaker;
     if (settings === null) return undefined;
-    return breakers.get(target.name, now) ?? breakers.add(target.name, target.name, target.endpoints.length > 0, new DestinationBreaker(target.name, undefined, settings, deps.events), now);
+    return breakers.get(target.name, now) ?? breakers.add(target.name, target.name, true, new DestinationBreaker(target.name, undefined, settings, deps.events), now);
   }
 
   /** The picked backend, or while its breaker refuses, the first of the split's others that does not. */

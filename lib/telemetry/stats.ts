@@ -27,7 +27,7 @@ export interface StatsOptions {
   readonly caller: string;
   /** Sliding window in ms (default 60 s). */
   readonly window?: number;
-  /** Whether a service has endpoints in the policy in force (as for every per-service state); others share a small bounded set. */
+  /** Whether the policy in force names a service (as for every per-service state); others share a small bounded set. */
   readonly inPolicy: (service: string) => boolean;
 }
 

@@ -76,7 +76,7 @@ describe('per-destination state', function () {
     expect(states.size).to.equal(2);
   });
 
-  it('drops services a new policy gives no endpoints unless in use, and everything at shutdown (unsubscribing)', function () {
+  it('drops services a new policy no longer names unless in use, keeps one it names without endpoints, and drops everything at shutdown (unsubscribing)', function () {
     const listeners = new Set<(policy: CompiledPolicy) => void>();
     const shutdown = new AbortController();
     const onPolicy = (listener: (policy: CompiledPolicy) => void) => {
@@ -90,14 +90,16 @@ describe('per-destination state', function () {
     c.calls++;
     get(states, 'stray', false);
     const install = (doc: PolicyDocument) => listeners.forEach((listener) => listener(compilePolicy(doc, 'test')));
-    install({ apiVersion: 'meshfetch/v1', services: { a: { endpoints: ['http://127.0.0.1:2'] }, b: {} } });
-    expect(b.disposed).to.equal(true); // lost its endpoints, not in use
-    expect(states.size).to.equal(3); // a (still has endpoints), c (in use, now among the other names) and the stray name
+    const d = get(states, 'd', true);
+    install({ apiVersion: 'meshfetch/v1', services: { a: { endpoints: ['http://127.0.0.1:2'] }, d: { split: [{ service: 'a', weight: 1 }] } } });
+    expect(b.disposed).to.equal(true); // left the policy, not in use
+    expect(states.size).to.equal(4); // a, d (named, with a split and no endpoints), c (in use, now among the other names) and the stray name
     expect(get(states, 'a', true)).to.equal(a);
+    expect(get(states, 'd', true)).to.equal(d);
     expect(get(states, 'c', false)).to.equal(c); // its calls and any new one share it
     shutdown.abort();
     expect(states.size).to.equal(0);
-    expect([a.disposed, c.disposed]).to.deep.equal([true, true]);
+    expect([a.disposed, c.disposed, d.disposed]).to.deep.equal([true, true, true]);
     expect(listeners.size).to.equal(0);
   });
 });
@@ -182,6 +184,37 @@ describe('per-destination state in use', function () {
     controller.abort();
     await Promise.all([inFlight, queued]);
     expect(held.requests.length).to.equal(1);
+  });
+
+  it('keeps the state of a service the policy names with a split and no endpoints of its own: its open circuit and its spent rate limit hold through the churn', async function () {
+    const failing = await h.server([], { status: 503 });
+    const ok = await h.server([], { status: 200 });
+    const mesh = h.mesh({
+      apiVersion: 'meshfetch/v1',
+      defaults: { retry: null, rateLimit: { rps: 1_000, burst: 1_000 } }, // the made-up names get buckets too
+      services: {
+        breaking: { split: [{ service: 'backend', weight: 1 }], circuitBreaker: { volumeThreshold: 1, errorThresholdPercentage: 50, resetTimeout: '60s' } },
+        limited: { split: [{ service: 'backend', weight: 1 }], rateLimit: { rps: 0.001, burst: 1 } },
+        backend: { endpoints: [failing.origin], circuitBreaker: null },
+      },
+    });
+    const outcome = (service: string): Promise<number | string> => mesh.client(service).fetch('/').then(
+      async (res) => (await res.arrayBuffer(), res.status),
+      (err: unknown) => (err as MeshError).code,
+    );
+    expect([await outcome('breaking'), await outcome('breaking')]).to.deep.equal([503, ErrorCode.CircuitOpen]);
+    expect([await outcome('limited'), await outcome('limited')]).to.deep.equal([503, ErrorCode.RateLimited]);
+    await churn(mesh, ok.origin);
+    expect([await outcome('breaking'), await outcome('limited')]).to.deep.equal([ErrorCode.CircuitOpen, ErrorCode.RateLimited]);
+    expect(failing.requests.length).to.equal(2);
+  });
+
+  it('mesh.stats() gives a service named in policy without endpoints its own figures, after any number of made-up names', async function () {
+    const ok = await h.server([], { status: 200 });
+    const mesh = h.mesh({ apiVersion: 'meshfetch/v1', services: { front: { split: [{ service: 'backend', weight: 1 }] }, backend: { endpoints: [ok.origin] } } });
+    await churn(mesh, ok.origin);
+    await (await mesh.client('front').fetch('/')).arrayBuffer();
+    expect(mesh.stats().services.front).to.include({ requests: 1, successes: 1 }); // not folded into (other)
   });
 
   it('keeps a half-open circuit whose probe is in flight: the next call is refused, not sent', async function () {

@@ -1,5 +1,6 @@
 import FakeTimers from '@sinonjs/fake-timers';
 import { expect } from 'chai';
+import { compilePolicy } from '../../lib/policy/compile.ts';
 import { RetryBudget, RetryBudgets } from '../../lib/resilience/retry-budget.ts';
 import { Harness, TRANSPORTS, recordEvents, upPolicy } from '../helpers/fault-server.ts';
 
@@ -86,39 +87,36 @@ describe('RetryBudget (fake Date)', function () {
 
   it('RetryBudgets keeps one budget per service and settings: routes with other settings do not reset it', function () {
     const budgets = new RetryBudgets();
-    const a = budgets.for(known('a'), DEFAULTS);
-    expect(budgets.for(known('a'), { ...DEFAULTS })).to.equal(a);
-    expect(budgets.for(known('b'), DEFAULTS)).to.not.equal(a);
+    const a = budgets.for(destination('a'), DEFAULTS);
+    expect(budgets.for(destination('a'), { ...DEFAULTS })).to.equal(a);
+    expect(budgets.for(destination('b'), DEFAULTS)).to.not.equal(a);
     drain(a);
-    const other = budgets.for(known('a'), { ...DEFAULTS, minPerSecond: 1 });
+    const other = budgets.for(destination('a'), { ...DEFAULTS, minPerSecond: 1 });
     expect(other).to.not.equal(a);
     expect(other.balance()).to.equal(10);
     // Back to the first settings (a route alternating with another): the spent budget, not a fresh one.
-    expect(budgets.for(known('a'), DEFAULTS)).to.equal(a);
+    expect(budgets.for(destination('a'), DEFAULTS)).to.equal(a);
     expect(a.balance()).to.be.lessThan(1);
   });
 
-  it('RetryBudgets is bounded: 100k names with no endpoints in policy share 64 entries, and evict none of the known', function () {
+  it('RetryBudgets is bounded: 100k names the policy does not name share 64 entries, and evict none of the known', function () {
     const budgets = new RetryBudgets();
-    const payments = budgets.for(known('payments'), DEFAULTS);
+    const payments = budgets.for(destination('payments'), DEFAULTS);
     drain(payments);
-    const first = budgets.for(unknown('name-0'), DEFAULTS);
-    expect(budgets.for(unknown('name-0'), DEFAULTS)).to.equal(first);
-    for (let i = 1; i < 100_000; i++) budgets.for(unknown(`name-${i}`), DEFAULTS);
+    const first = budgets.for(destination('name-0'), DEFAULTS);
+    expect(budgets.for(destination('name-0'), DEFAULTS)).to.equal(first);
+    for (let i = 1; i < 100_000; i++) budgets.for(destination(`name-${i}`), DEFAULTS);
     expect(budgets.size).to.equal(1 + 64);
-    expect(budgets.for(unknown('name-0'), DEFAULTS)).to.not.equal(first); // evicted long ago
-    expect(budgets.for(known('payments'), DEFAULTS)).to.equal(payments); // still the spent one
+    expect(budgets.for(destination('name-0'), DEFAULTS)).to.not.equal(first); // evicted long ago
+    expect(budgets.for(destination('payments'), DEFAULTS)).to.equal(payments); // still the spent one
     expect(payments.balance()).to.be.lessThan(1);
   });
 });
 
-const ENDPOINTS = [{ origin: 'http://127.0.0.1:1', basePath: '', url: 'http://127.0.0.1:1' }];
-/** A destination as a call context names it: a service with endpoints in policy, or not. */
-function known(service: string) {
-  return { service, endpoints: ENDPOINTS };
-}
-function unknown(service: string) {
-  return { service, endpoints: [] };
+const POLICY = compilePolicy({ apiVersion: 'meshfetch/v1', services: { a: { endpoints: ['http://127.0.0.1:1'] }, b: { endpoints: ['http://127.0.0.1:1'] }, payments: { endpoints: ['http://127.0.0.1:1'] } } }, 'test');
+/** A destination as a call context names it: `a`, `b` and `payments` are in the policy, any other name is not. */
+function destination(service: string) {
+  return { service, policyInForce: POLICY };
 }
 
 describe('retry budget through the mesh (100% failing upstream, default policy but the circuit breaker off)', function () {
