@@ -207,12 +207,17 @@ for (const { name, create } of TRANSPORTS) {
       const b = await h.server([{ status: 200, body: 'second' }]);
       // Seen from outside the retry layer: the endpoint of the attempt the call's answer came from.
       const recorded: (string | undefined)[] = [];
+      // Seen by the endpoint layer: the endpoint each copy is told to avoid.
+      const avoided: (string | undefined)[] = [];
       const mesh = h.mesh(upPolicy([a.origin, b.origin], hedged({ delay: '50ms' })), {
-        middleware: [{ name: 'record-endpoint', before: 'retry', use: (next) => async (req, ctx) => {
-          const res = await next(req, ctx);
-          recorded.push(ctx.lastEndpoint);
-          return res;
-        } }],
+        middleware: [
+          { name: 'record-endpoint', before: 'retry', use: (next) => async (req, ctx) => {
+            const res = await next(req, ctx);
+            recorded.push(ctx.lastEndpoint);
+            return res;
+          } },
+          { name: 'record-avoid', before: 'endpoint', use: (next) => (req, ctx) => (avoided.push(ctx.lastEndpoint), next(req, ctx)) },
+        ],
       });
       // Quick answers from a (random is pinned, so peak-EWMA picks a while the costs are even): a now
       // looks far cheaper than b's 30 ms initial estimate, even with the hung copy on it.
@@ -220,6 +225,7 @@ for (const { name, create } of TRANSPORTS) {
       const res = await mesh.client('up').fetch('/search');
       expect(await res.text()).to.equal('second');
       expect(recorded).to.deep.equal([a.origin, a.origin, a.origin, b.origin]);
+      expect(avoided.slice(3)).to.deep.equal([undefined, a.origin]); // the pick alone (costs) need not send the hedge elsewhere
       await a.requests[3]!.socketClosed(); // the losing copy was aborted
     });
 
