@@ -4,6 +4,7 @@
  * JSON.parse's it and answers 204. Driven over IPC: { usage: true } → { cpu, rss }; { close: true } exits.
  */
 import { createServer } from 'node:http';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,7 +31,8 @@ await once(baseline, 'listening');
 process.on('message', (message: { usage?: true; close?: true }) => {
   if (message.usage) {
     const { user, system } = process.cpuUsage();
-    process.send!({ cpu: (user + system) / 1_000, rss: process.memoryUsage.rss(), heap: process.memoryUsage().heapUsed });
+    const memory = process.memoryUsage();
+    process.send!({ cpu: (user + system) / 1_000, rss: memory.rss, heap: memory.heapUsed, memory, spaces: Object.fromEntries(getHeapSpaceStatistics().filter((s) => s.space_size > 0).map((s) => [s.space_name, `${(s.space_used_size / 2 ** 20).toFixed(1)}/${(s.space_size / 2 ** 20).toFixed(1)}`])) });
   }
   if (message.close) {
     baseline.close();

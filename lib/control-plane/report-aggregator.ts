@@ -1,6 +1,7 @@
 import type { GoldenFigures } from '../telemetry/figures.ts';
-import { EdgeMerger } from '../telemetry/report.ts';
-import type { EdgeReport, StatsReport } from '../telemetry/report.ts';
+import { EdgeMerger } from './edge-merger.ts';
+import { heldBytes } from './held-report.ts';
+import type { HeldReport } from './held-report.ts';
 
 /** Merged figures for one edge (caller → destination), or one route of it when `route` is set. */
 export interface EdgeStats extends Omit<GoldenFigures, 'sketch' | 'giveUps' | 'budgetExhausted' | 'limited'> {
@@ -41,7 +42,15 @@ export interface AggregatorOptions {
   readonly ttl?: number;
   /** Instances kept at once (default 10,000); past it the one heard from longest ago is forgotten. */
   readonly maxInstances?: number;
+  /** Bytes of reports kept at once (default 128 MiB, some 20,000 instances of 20 edges); past it the instance heard from longest ago is forgotten. */
+  readonly maxBytes?: number;
   readonly now?: () => number;
+}
+
+/** The merged figures as /v1/stats shows them. */
+function figuresOf(merger: EdgeMerger): Omit<EdgeStats, 'from' | 'to' | 'route'> {
+  const { sketch: _sketch, giveUps: _giveUps, budgetExhausted: _budget, limited: _limited, ...merged } = merger.figures();
+  return { ...merged, instances: merger.instances };
 }
 
 interface Group {
@@ -49,30 +58,40 @@ interface Group {
   readonly to: string;
   readonly route: string | undefined;
   readonly merger: EdgeMerger;
-  readonly instances: Set<string>;
+}
+
+/** A route group, with the groups its figures roll up into. */
+interface RouteGroup extends Group {
+  readonly edge: Group;
+  readonly serviceRoute: Group;
 }
 
 interface Held {
-  readonly service: string;
+  readonly report: HeldReport;
   readonly receivedAt: number;
-  readonly edges: readonly EdgeReport[];
+  readonly bytes: number;
 }
 
 /**
  * The latest report of every live instance, merged on read into per-edge and per-route figures.
  * A report covers its instance's whole stats window, so the latest one replaces the one before; an
  * instance silent for `ttl` ages out. The instances map is kept in order of arrival, so ageing out
- * and eviction take from its front. Latency bins are added into sketches only on read.
+ * and eviction take from its front: no timer, and memory bounded by instances and by bytes. Taking a
+ * report in only checks and stores it; bins are added up only when figures are read, once per
+ * caller, destination and route, and those sums roll up into the per-edge and per-route figures.
  */
 export class ReportAggregator {
   readonly #held = new Map<string, Held>();
   readonly #ttl: number;
   readonly #maxInstances: number;
+  readonly #maxBytes: number;
   readonly #now: () => number;
+  #bytes = 0;
 
   constructor(options: AggregatorOptions = {}) {
     this.#ttl = options.ttl ?? 30_000;
     this.#maxInstances = options.maxInstances ?? 10_000;
+    this.#maxBytes = options.maxBytes ?? 128 * 2 ** 20;
     this.#now = options.now ?? Date.now;
   }
 
@@ -80,11 +99,14 @@ export class ReportAggregator {
     return this.#ttl;
   }
 
-  ingest(report: StatsReport): void {
+  ingest(report: HeldReport): void {
     const now = this.#now();
-    this.#held.delete(report.instance);
-    if (this.#held.size >= this.#maxInstances) this.#held.delete(this.#held.keys().next().value!);
-    this.#held.set(report.instance, { service: report.service, receivedAt: now, edges: report.edges });
+    this.#forget(report.instance);
+    this.#expire(now);
+    const held: Held = { report, receivedAt: now, bytes: heldBytes(report) };
+    while (this.#held.size > 0 && (this.#held.size >= this.#maxInstances || this.#bytes + held.bytes > this.#maxBytes)) this.#forget(this.#held.keys().next().value!);
+    this.#held.set(report.instance, held);
+    this.#bytes += held.bytes;
   }
 
   /** Instances heard from within the ttl. */
@@ -93,47 +115,72 @@ export class ReportAggregator {
     return this.#held.size;
   }
 
+  /** Bytes of the reports held, about. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   view(query: StatsQuery): StatsView {
     const now = this.#now();
     this.#expire(now);
-    const byEdge = new Map<string, Group>();
-    const add = (groupKey: string, from: string | undefined, to: string, route: string | undefined, instance: string, edge: EdgeReport): void => {
-      let group = byEdge.get(groupKey);
-      if (!group) byEdge.set(groupKey, (group = { from, to, route, merger: new EdgeMerger(), instances: new Set() }));
-      group.merger.add(edge);
-      group.instances.add(instance);
+    const routeGroups = new Map<string, RouteGroup>();
+    const edgeGroups = new Map<string, Group>();
+    const serviceRouteGroups = new Map<string, Group>();
+    const groupOf = (groups: Map<string, Group>, key: string, from: string | undefined, to: string, route: string | undefined): Group => {
+      let group = groups.get(key);
+      if (!group) groups.set(key, (group = { from, to, route, merger: new EdgeMerger() }));
+      return group;
     };
-    const counted = new Set<string>();
-    for (const [instance, held] of this.#held) {
-      if (held.receivedAt < now - query.window) continue;
-      if (query.from !== undefined && held.service !== query.from) continue;
-      counted.add(instance);
-      for (const edge of held.edges) {
-        if (query.to !== undefined && edge.to !== query.to) continue;
-        if (query.route !== undefined && edge.route !== query.route) continue;
-        add(`${held.service}\n${edge.to}`, held.service, edge.to, undefined, instance, edge);
-        add(`${held.service}\n${edge.to}\n${edge.route}`, held.service, edge.to, edge.route, instance, edge);
-        add(`\n${edge.to}\n${edge.route}`, undefined, edge.to, edge.route, instance, edge);
+    let counted = 0;
+    for (const { report, receivedAt } of this.#held.values()) {
+      if (receivedAt < now - query.window) continue;
+      const { service: from, to: tos, route: routes } = report;
+      if (query.from !== undefined && from !== query.from) continue;
+      counted++;
+      for (let i = 0; i < tos.length; i++) {
+        const to = tos[i]!;
+        const route = routes[i]!;
+        if (query.to !== undefined && to !== query.to) continue;
+        if (query.route !== undefined && route !== query.route) continue;
+        const key = `${from}\n${to}\n${route}`;
+        let group = routeGroups.get(key);
+        if (!group) {
+          const edge = groupOf(edgeGroups, `${from}\n${to}`, from, to, undefined);
+          const serviceRoute = groupOf(serviceRouteGroups, `${to}\n${route}`, undefined, to, route);
+          routeGroups.set(key, (group = { from, to, route, merger: new EdgeMerger(), edge, serviceRoute }));
+        }
+        group.merger.addEdge(report, i);
+        group.merger.countInstance(report);
+        group.edge.merger.countInstance(report);
+        group.serviceRoute.merger.countInstance(report);
       }
     }
-    const edges: EdgeStats[] = [];
-    const routes: EdgeStats[] = [];
-    const serviceRoutes: RouteStats[] = [];
-    for (const { from, to, route, merger, instances } of byEdge.values()) {
-      const { sketch: _sketch, giveUps: _giveUps, budgetExhausted: _budget, limited: _limited, ...merged } = merger.figures();
-      if (from === undefined) serviceRoutes.push({ to, route: route!, ...merged, instances: instances.size });
-      else if (route === undefined) edges.push({ from, to, ...merged, instances: instances.size });
-      else routes.push({ from, to, route, ...merged, instances: instances.size });
+    for (const { merger, edge, serviceRoute } of routeGroups.values()) {
+      edge.merger.addMerger(merger);
+      serviceRoute.merger.addMerger(merger);
     }
     const busiest = (a: { requests: number; to: string }, b: { requests: number; to: string }): number => b.requests - a.requests || a.to.localeCompare(b.to);
-    const view: StatsView = { window: query.window, at: now, instances: counted.size, edges: edges.sort(busiest), routes: routes.sort(busiest), serviceRoutes: serviceRoutes.sort(busiest) };
-    return view;
+    return {
+      window: query.window,
+      at: now,
+      instances: counted,
+      edges: [...edgeGroups.values()].map((g) => ({ from: g.from!, to: g.to, ...figuresOf(g.merger) })).sort(busiest),
+      routes: [...routeGroups.values()].map((g) => ({ from: g.from!, to: g.to, route: g.route!, ...figuresOf(g.merger) })).sort(busiest),
+      serviceRoutes: [...serviceRouteGroups.values()].map((g) => ({ to: g.to, route: g.route!, ...figuresOf(g.merger) })).sort(busiest),
+    };
+  }
+
+  #forget(instance: string): void {
+    const held = this.#held.get(instance);
+    if (!held) return;
+    this.#held.delete(instance);
+    this.#bytes -= held.bytes;
   }
 
   #expire(now: number): void {
     for (const [instance, held] of this.#held) {
       if (held.receivedAt >= now - this.#ttl) break;
-      this.#held.delete(instance);
+      this.#forget(instance);
     }
   }
 }

@@ -1,18 +1,15 @@
-import type { CircuitState } from '../events.ts';
 import { parseDuration } from '../policy/duration.ts';
 import { isPlainObject } from '../policy/schema.ts';
 import { OTHER } from '../telemetry/stats.ts';
-import type { SketchBins } from '../telemetry/tally.ts';
-import { EDGE_COUNTS, MAX_BIN_KEY, MAX_REPORT_EDGES } from '../telemetry/report.ts';
-import type { EdgeReport, StatsReport } from '../telemetry/report.ts';
+import { BinReader, MAX_COUNT, checkBins } from '../telemetry/report-bins.ts';
+import { EDGE_COUNTS, MAX_REPORT_EDGES, REPORT_VERSION } from '../telemetry/report.ts';
+import type { CircuitState } from '../events.ts';
 import { CLIENT_IDENTITY } from './clients.ts';
+import { BREAKER, BREAKER_STATES, COLUMNS, FIRST_COUNT, LATENCY_END, LATENCY_START, WINDOW_MS } from './held-report.ts';
+import type { HeldReport } from './held-report.ts';
 import { Refusal } from './http.ts';
 
-const BREAKER_STATES: readonly CircuitState[] = ['closed', 'half-open', 'open'];
 const ROUTE_NAME = /^[^\p{Cc}]{1,128}$/u;
-/** The client's sketches collapse to at most 1,024 bins. */
-const MAX_BINS = 1_024;
-const MAX_COUNT = 1e12;
 
 function invalid(where: string, expected: string): never {
   throw new Refusal(400, 'invalid-report', `${where}: expected ${expected}`);
@@ -20,31 +17,50 @@ function invalid(where: string, expected: string): never {
 
 const isCount = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 0 && (value as number) <= MAX_COUNT;
 
-function parseEdge(value: unknown, where: string): EdgeReport {
+/** Where the latency bytes of a report are decoded: no report's are larger than its body. */
+let scratch = Buffer.alloc(0);
+const reader = new BinReader();
+
+/**
+ * Checks edge `i` and writes its numbers into `figures`; its latency bytes go to `scratch` at
+ * `latencyAt`. Returns where the next edge's latency bytes start.
+ */
+function parseEdge(value: unknown, i: number, out: { to: string[]; route: string[]; figures: Float64Array }, latencyAt: number): number {
+  const where = `edges[${i}]`;
   if (!isPlainObject(value)) invalid(where, 'an object');
-  const { to, route, breaker, latency, windowMs } = value;
+  const { to, route, breaker, windowMs, counts, latency } = value;
   if (typeof to !== 'string' || (to !== OTHER && !CLIENT_IDENTITY.test(to))) invalid(`${where}.to`, 'a service name');
   if (typeof route !== 'string' || !ROUTE_NAME.test(route)) invalid(`${where}.route`, 'a route name of 1 to 128 characters');
-  if (!BREAKER_STATES.includes(breaker as CircuitState)) invalid(`${where}.breaker`, `one of ${BREAKER_STATES.join(', ')}`);
-  if (latency !== null && !isBins(latency)) invalid(`${where}.latency`, `null or { zero, key, counts } with at most ${MAX_BINS} whole-number counts`);
+  const breakerRank = BREAKER_STATES.indexOf(breaker as CircuitState);
+  if (breakerRank < 0) invalid(`${where}.breaker`, `one of ${BREAKER_STATES.join(', ')}`);
   if (!isCount(windowMs) || windowMs < 1_000) invalid(`${where}.windowMs`, 'whole milliseconds >= 1000');
-  const edge = { to, route, breaker, latency, windowMs } as EdgeReport;
-  for (const name of EDGE_COUNTS) {
-    const count = value[name];
-    if (!isCount(count)) invalid(`${where}.${name}`, 'a whole number >= 0');
-    edge[name] = count;
+  if (!Array.isArray(counts) || counts.length !== EDGE_COUNTS.length) invalid(`${where}.counts`, `an array of ${EDGE_COUNTS.length} counts (${EDGE_COUNTS.join(', ')})`);
+  const row = i * COLUMNS;
+  for (let c = 0; c < EDGE_COUNTS.length; c++) {
+    const count: unknown = counts[c];
+    if (!isCount(count)) invalid(`${where}.counts[${c}] (${EDGE_COUNTS[c]})`, 'a whole number >= 0');
+    out.figures[row + FIRST_COUNT + c] = count;
   }
-  return edge;
-}
-
-function isBins(value: unknown): value is SketchBins {
-  if (!isPlainObject(value)) return false;
-  const { zero, key, counts } = value;
-  return isCount(zero) && Number.isInteger(key) && Array.isArray(counts) && counts.length <= MAX_BINS && counts.every(isCount) && Math.abs(key as number) <= MAX_BIN_KEY && Math.abs((key as number) + counts.length - 1) <= MAX_BIN_KEY;
+  let latencyEnd = latencyAt;
+  if (latency !== null) {
+    if (typeof latency !== 'string') invalid(`${where}.latency`, 'null or a base64 string of bins');
+    latencyEnd += scratch.write(latency, latencyAt, 'base64');
+    // The decoder skips what is not base64, so text that is not decodes to fewer bytes than its length says.
+    if (latency.length % 4 !== 0 || latencyEnd - latencyAt !== Buffer.byteLength(latency, 'base64')) invalid(`${where}.latency`, 'null or a base64 string of bins');
+    const problem = checkBins(reader, scratch, latencyAt, latencyEnd);
+    if (problem !== undefined) invalid(`${where}.latency`, `bins as varints (${problem})`);
+  }
+  out.to.push(to);
+  out.route.push(route);
+  out.figures[row + WINDOW_MS] = windowMs;
+  out.figures[row + BREAKER] = breakerRank;
+  out.figures[row + LATENCY_START] = latencyAt;
+  out.figures[row + LATENCY_END] = latencyEnd;
+  return latencyEnd;
 }
 
 /** A POST /v1/reports body, checked field by field; the first problem is refused with 400 naming where it is. */
-export function parseStatsReport(text: string): StatsReport {
+export function parseStatsReport(text: string): HeldReport {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -52,11 +68,18 @@ export function parseStatsReport(text: string): StatsReport {
     throw new Refusal(400, 'malformed', 'request body: not valid JSON');
   }
   if (!isPlainObject(body)) invalid('(document)', 'an object');
-  const { service, instance, edges } = body;
+  const { v, service, instance, edges } = body;
+  if (v !== REPORT_VERSION) invalid('v', `${REPORT_VERSION}, the report format this control plane takes (got ${String(JSON.stringify(v ?? null)).slice(0, 20)})`);
   if (typeof service !== 'string' || !CLIENT_IDENTITY.test(service)) invalid('service', 'a service name');
   if (typeof instance !== 'string' || !CLIENT_IDENTITY.test(instance)) invalid('instance', 'an instance id (letters, digits, ".", "_", ":", "-")');
   if (!Array.isArray(edges) || edges.length > MAX_REPORT_EDGES) invalid('edges', `an array of at most ${MAX_REPORT_EDGES} edges`);
-  return { service, instance, edges: edges.map((edge, i) => parseEdge(edge, `edges[${i}]`)) };
+  // Base64 decodes to 3/4 of its length, so the body's length bounds the bytes of all its bins.
+  if (scratch.length < text.length) scratch = Buffer.alloc(Math.max(text.length, 2 * scratch.length));
+  const out = { to: [] as string[], route: [] as string[], figures: new Float64Array(edges.length * COLUMNS) };
+  let latencyEnd = 0;
+  for (let i = 0; i < edges.length; i++) latencyEnd = parseEdge(edges[i], i, out, latencyEnd);
+  // A copy: what is held must not share the scratch.
+  return { service, instance, ...out, latency: new Uint8Array(scratch.subarray(0, latencyEnd)) };
 }
 
 /** The `window` query parameter: a duration from 1s to 1h (default `fallback`). */

@@ -1,13 +1,14 @@
 import type { ServerResponse } from 'node:http';
 import type { ClientRegistry } from './clients.ts';
 import { DASHBOARD_PAGE } from './dashboard-page.ts';
+import { totalRequests } from './held-report.ts';
 import { readBody, sendJson } from './http.ts';
 import type { ReportAggregator, StatsQuery } from './report-aggregator.ts';
 import { parseNameFilter, parseStatsReport, parseWindow } from './report-parse.ts';
 import type { Router } from './router.ts';
 import type { Logger } from '../log.ts';
 
-/** A report names at most 512 edges of a few hundred bytes each; this leaves room and no more. */
+/** A report names at most 512 edges of a few hundred bytes each (20 edges are about 6 KiB); this leaves room and no more. */
 const MAX_REPORT_BYTES = 512 * 1_024;
 /** The dashboard's streams, each refreshed from one timer, are few: operators, not clients. */
 const MAX_DASHBOARD_STREAMS = 100;
@@ -38,7 +39,7 @@ export function addReportRoutes(router: Router, deps: ReportRoutesDeps): { close
   router.add('POST', '/v1/reports', async (req, res) => {
     const report = parseStatsReport((await readBody(req, MAX_REPORT_BYTES)).toString('utf8'));
     aggregator.ingest(report);
-    deps.logger.debug('stats report', { service: report.service, instance: report.instance, edges: report.edges.length, requests: report.edges.reduce((n, e) => n + e.requests, 0) });
+    deps.logger.debug('stats report', { service: report.service, instance: report.instance, edges: report.to.length, requests: totalRequests(report) });
     res.writeHead(204).end();
   });
 

@@ -51,7 +51,7 @@ describe('StatsReporter', () => {
         expect(bodies).to.have.length(tick);
       }
       expect(server.requests.map((r) => `${r.method} ${r.url}`)).to.deep.equal(Array(3).fill('POST /v1/reports'));
-      expect(JSON.parse(bodies[0]!)).to.deep.equal({ service: 'checkout', instance: 'i-1', edges: [] });
+      expect(JSON.parse(bodies[0]!)).to.deep.equal({ v: 2, service: 'checkout', instance: 'i-1', edges: [] });
     } finally {
       reporter.close();
     }

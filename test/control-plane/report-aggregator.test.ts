@@ -2,28 +2,32 @@ import { expect } from 'chai';
 import FakeTimers from '@sinonjs/fake-timers';
 import { ReportAggregator } from '../../lib/control-plane/report-aggregator.ts';
 import type { StatsView } from '../../lib/control-plane/report-aggregator.ts';
+import { parseStatsReport } from '../../lib/control-plane/report-parse.ts';
 import { newSketch, sketchBins } from '../../lib/telemetry/tally.ts';
-import type { EdgeReport, StatsReport } from '../../lib/telemetry/report.ts';
+import { REPORT_VERSION, edgeReport } from '../../lib/telemetry/report.ts';
+import type { EdgeFigures, EdgeReport, StatsReport } from '../../lib/telemetry/report.ts';
 import { paymentsPolicy, startTestControlPlane } from '../helpers/control-plane.ts';
 
-function edge(to: string, route: string, requests: number, latencies: number[], extra: Partial<EdgeReport> = {}): EdgeReport {
+function edge(to: string, route: string, requests: number, latencies: number[], extra: Partial<EdgeFigures> = {}): EdgeReport {
   const sketch = newSketch();
   for (const ms of latencies) sketch.accept(ms);
-  return {
+  return edgeReport({
     to, route, requests, successes: requests, failures: 0, cancelled: 0, attempts: requests, attemptSuccesses: requests, attemptFailures: 0,
     retries: 0, hedges: 0, breaker: 'closed', latency: latencies.length > 0 ? sketchBins(sketch) : null, windowMs: 60_000, ...extra,
-  };
+  });
 }
 
-const report = (service: string, instance: string, edges: EdgeReport[]): StatsReport => ({ service, instance, edges });
+const report = (service: string, instance: string, edges: EdgeReport[]): StatsReport => ({ v: REPORT_VERSION, service, instance, edges });
+/** A report as the control plane takes it in: through its JSON and the parser. */
+const held = (service: string, instance: string, edges: EdgeReport[]) => parseStatsReport(JSON.stringify(report(service, instance, edges)));
 
 describe('ReportAggregator', () => {
   it('merges the latest report of each instance: counts add, sketches merge, a newer report replaces the older', () => {
     let now = 1_000_000;
     const aggregator = new ReportAggregator({ ttl: 30_000, now: () => now });
-    aggregator.ingest(report('checkout', 'a', [edge('payments', 'charge', 5, [10, 10, 10, 10, 10])]));
-    aggregator.ingest(report('checkout', 'a', [edge('payments', 'charge', 3, [10, 10, 10])]));
-    aggregator.ingest(report('checkout', 'b', [edge('payments', 'charge', 2, [100, 100], { failures: 1, successes: 1, breaker: 'open' })]));
+    aggregator.ingest(held('checkout', 'a', [edge('payments', 'charge', 5, [10, 10, 10, 10, 10])]));
+    aggregator.ingest(held('checkout', 'a', [edge('payments', 'charge', 3, [10, 10, 10])]));
+    aggregator.ingest(held('checkout', 'b', [edge('payments', 'charge', 2, [100, 100], { failures: 1, successes: 1, breaker: 'open' })]));
     now += 1;
     const view = aggregator.view({ window: 60_000 });
     expect(view.instances).to.equal(2);
@@ -38,9 +42,9 @@ describe('ReportAggregator', () => {
   it('forgets an instance that stops reporting once the ttl has passed', () => {
     let now = 0;
     const aggregator = new ReportAggregator({ ttl: 30_000, now: () => now });
-    aggregator.ingest(report('checkout', 'quiet', [edge('payments', 'charge', 4, [5])]));
+    aggregator.ingest(held('checkout', 'quiet', [edge('payments', 'charge', 4, [5])]));
     now = 10_000;
-    aggregator.ingest(report('checkout', 'busy', [edge('payments', 'charge', 6, [5])]));
+    aggregator.ingest(held('checkout', 'busy', [edge('payments', 'charge', 6, [5])]));
     now = 30_000;
     expect(aggregator.view({ window: 60_000 }).edges[0]!.requests).to.equal(10);
     now = 30_001;
@@ -57,7 +61,7 @@ describe('ReportAggregator', () => {
     const aggregator = new ReportAggregator({ maxInstances: 2, now: () => now });
     for (const instance of ['a', 'b', 'a', 'c']) {
       now++;
-      aggregator.ingest(report('checkout', instance, [edge('payments', instance, 1, [])]));
+      aggregator.ingest(held('checkout', instance, [edge('payments', instance, 1, [])]));
     }
     expect(aggregator.view({ window: 60_000 }).routes.map((r) => r.route).sort()).to.deep.equal(['a', 'c']);
   });
@@ -90,10 +94,10 @@ describe('the control plane ages out instances that stop reporting (fake clock)'
     const control = await startTestControlPlane(paymentsPolicy('http://127.0.0.1:9'), { logLevel: 'silent' });
     try {
       const bad = { ...report('checkout', 'c-1', [edge('payments', 'charge', 1, [])]) };
-      (bad.edges[0] as unknown as Record<string, unknown>).retries = -1;
+      bad.edges[0]!.counts[7] = -1;
       const res = await fetch(`${control.url}/v1/reports`, { method: 'POST', body: JSON.stringify(bad) });
       expect(res.status).to.equal(400);
-      expect(((await res.json()) as { error: { message: string } }).error.message).to.equal('edges[0].retries: expected a whole number >= 0');
+      expect(((await res.json()) as { error: { message: string } }).error.message).to.equal('edges[0].counts[7] (retries): expected a whole number >= 0');
       const huge = await fetch(`${control.url}/v1/reports`, { method: 'POST', body: 'x'.repeat(600 * 1024) });
       expect(huge.status).to.equal(413);
       expect(((await (await fetch(`${control.url}/v1/stats`)).json()) as StatsView).instances).to.equal(0);

@@ -12,6 +12,7 @@ import { startServer } from '../helpers/server.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { launchChromium } from '../helpers/chromium.ts';
 import { millis, perSecond, percent } from '../../lib/cli/readable.ts';
+import { REPORT_VERSION, edgeReport } from '../../lib/telemetry/report.ts';
 
 const STATS_CHILD = fileURLToPath(new URL('../fixtures/stats-child.ts', import.meta.url));
 // The test always takes the screenshot; it replaces the one docs/visibility.md shows only when asked
@@ -212,7 +213,8 @@ describe('visibility: three services report through one control plane', function
       // Live: a new caller's report appears without a reload.
       const loads: unknown[] = [];
       page.on('load', (p) => loads.push(p));
-      const report = { service: 'ops', instance: 'ops-1', edges: [{ to: 'payments', route: 'charge', requests: 3, successes: 2, failures: 1, cancelled: 0, attempts: 3, attemptSuccesses: 2, attemptFailures: 1, retries: 0, hedges: 0, breaker: 'open', latency: null, windowMs: 60_000 }] };
+      const edge = edgeReport({ to: 'payments', route: 'charge', requests: 3, successes: 2, failures: 1, cancelled: 0, attempts: 3, attemptSuccesses: 2, attemptFailures: 1, retries: 0, hedges: 0, breaker: 'open', latency: null, windowMs: 60_000 });
+      const report = { v: REPORT_VERSION, service: 'ops', instance: 'ops-1', edges: [edge] };
       const posted = await fetch(`${control.url}/v1/reports`, { method: 'POST', body: JSON.stringify(report) });
       expect(posted.status).to.equal(204);
       const opsRow = page.locator('#edges tbody tr', { hasText: 'ops' });
