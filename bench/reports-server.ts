@@ -1,7 +1,7 @@
 /**
  * The child process of bench/reports.ts: a control plane and a baseline server side by side. The
  * baseline is the floor of taking a report in: a plain node:http server that reads the body,
- * JSON.parse's it and answers 204. Driven over IPC: { usage: true } → { cpu, rss }; { close: true } exits.
+ * JSON.parse's it and answers 204. Driven over IPC: { usage: true } → { cpu, rss, memory, spaces }; { close: true } exits.
  */
 import { createServer } from 'node:http';
 import { getHeapSpaceStatistics } from 'node:v8';
@@ -32,7 +32,7 @@ process.on('message', (message: { usage?: true; close?: true }) => {
   if (message.usage) {
     const { user, system } = process.cpuUsage();
     const memory = process.memoryUsage();
-    process.send!({ cpu: (user + system) / 1_000, rss: memory.rss, heap: memory.heapUsed, memory, spaces: Object.fromEntries(getHeapSpaceStatistics().filter((s) => s.space_size > 0).map((s) => [s.space_name, `${(s.space_used_size / 2 ** 20).toFixed(1)}/${(s.space_size / 2 ** 20).toFixed(1)}`])) });
+    process.send!({ cpu: (user + system) / 1_000, rss: memory.rss, memory, spaces: Object.fromEntries(getHeapSpaceStatistics().filter((s) => s.space_size > 0).map((s) => [s.space_name, `${(s.space_used_size / 2 ** 20).toFixed(1)}/${(s.space_size / 2 ** 20).toFixed(1)}`])) });
   }
   if (message.close) {
     baseline.close();

@@ -16,6 +16,16 @@ import { reportOf } from '../lib/telemetry/report.ts';
 import type { StatsReport } from '../lib/telemetry/report.ts';
 import { StatsCollector } from '../lib/telemetry/stats.ts';
 
+/** What the child reports: its CPU time (ms), RSS, process.memoryUsage() and V8 heap spaces ("used/size" MB). */
+interface Usage {
+  cpu: number;
+  rss: number;
+  memory: NodeJS.MemoryUsage;
+  spaces: Record<string, string>;
+}
+
+const mb = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
+
 const INSTANCES = 1_000;
 const EDGES = 20;
 const PERIOD_MS = 10_000;
@@ -68,15 +78,16 @@ export async function runReportsBench(options: { quick: boolean }, log: (line: s
   const sent = options.quick ? bodies.slice(0, bodies.length / 2) : bodies;
   const child = fork(fileURLToPath(new URL('./reports-server.ts', import.meta.url)), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [{ ready }] = (await once(child, 'message')) as [{ ready: { controlPlane: string; baseline: string } }];
-  const usage = async (): Promise<{ cpu: number; rss: number; heap: number }> => {
+  const usage = async (): Promise<Usage> => {
     child.send({ usage: true });
-    return ((await once(child, 'message')) as [{ cpu: number; rss: number; heap: number }])[0];
+    return ((await once(child, 'message')) as [Usage])[0];
   };
   const agent = new Agent({ connections: 16 });
   const targets = [
     { name: 'baseline (read + JSON.parse)', origin: ready.baseline, path: '/', cpu: [] as number[] },
     { name: 'meshfetch control plane', origin: ready.controlPlane, path: '/v1/reports', cpu: [] as number[] },
   ];
+  const atStart = await usage();
   try {
     // Warm-up: every instance reports once to the control plane, so it holds 1,000 × 20 edges from the start.
     await sendSpread(agent, ready.controlPlane, '/v1/reports', bodies, 2_000);
@@ -89,7 +100,7 @@ export async function runReportsBench(options: { quick: boolean }, log: (line: s
         t.cpu.push(((await usage()).cpu - before.cpu) / (performance.now() - wall));
       }
     }
-    const { rss, heap } = await usage();
+    const { rss, memory, spaces } = await usage();
     const timed = async (path: string): Promise<number> => {
       const start = performance.now();
       const res = await request(`${ready.controlPlane}${path}`, { dispatcher: agent });
@@ -110,7 +121,7 @@ export async function runReportsBench(options: { quick: boolean }, log: (line: s
       `|---|---|---|`,
       `| ${targets[0]!.name} | ${(base * 100).toFixed(2)} % | 1.00 |`,
       `| ${targets[1]!.name} | ${(cp * 100).toFixed(2)} % | ${(cp / base).toFixed(2)} |`,
-      `control plane process RSS holding ${INSTANCES} × ${EDGES} edges: ${(rss / 2 ** 20).toFixed(0)} MB (JS heap in use ${(heap / 2 ** 20).toFixed(0)} MB; the baseline server is in the same process)`,
+      `control plane process RSS holding ${INSTANCES} × ${EDGES} edges: ${mb(rss)} MB (JS heap ${mb(memory.heapUsed)} MB in use of ${mb(memory.heapTotal)} MB, of which new space ${spaces.new_space}; external ${mb(memory.external)} MB, array buffers ${mb(memory.arrayBuffers)} MB; the baseline server is in the same process; ${mb(atStart.rss)} MB RSS at start, before any report)`,
       `GET /v1/stats merging ${INSTANCES * EDGES} edges: ${median(reads.stats).toFixed(0)} ms; GET /metrics: ${median(reads.metrics).toFixed(0)} ms (median of 3)`,
       `client, per report of ${EDGES} routes: snapshot ${client.snapshotUs.toFixed(0)} µs + report and JSON ${client.reportUs.toFixed(0)} µs, off the call path (one timer per mesh)`,
     ].join('\n');

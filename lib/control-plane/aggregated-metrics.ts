@@ -44,4 +44,12 @@ export function registerAggregatedMetrics(registry: Registry, aggregator: Report
   const latency = gauge('latency_milliseconds', 'Call latency quantiles (DDSketch, 1 % relative error)', ['quantile']);
   const breakerOpen = gauge('breaker_open', '1 when some route of the edge has its breaker open or half-open');
   const instances = gauge('edge_instances', 'Instances reporting the edge');
+  new Gauge({
+    name: 'meshfetch_mesh_report_bytes',
+    help: 'Bytes of reports held (about); past 128 MiB the instance heard from longest ago is forgotten',
+    registers: [registry],
+    collect() {
+      this.set(aggregator.bytes);
+    },
+  });
 }

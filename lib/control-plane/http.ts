@@ -28,23 +28,31 @@ export function sendRefusal(res: ServerResponse, refusal: Refusal): void {
   sendJson(res, refusal.status, { error }, { ...refusal.headers, ...(res.req.complete ? {} : { connection: 'close' }) });
 }
 
-/** Reads a request body, refusing (413) past `limit` bytes without reading the rest. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * Reads a request body, refusing (413) past `limit` bytes without reading the rest. Listens for
+ * chunks rather than iterating the stream: a report arrives every few milliseconds at scale, and an
+ * async iterator costs a promise per chunk.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
-  if (declared > limit) throw tooLarge(limit);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of req as AsyncIterable<Buffer>) {
+  if (declared > limit) return Promise.reject(tooLarge(limit));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (error: Refusal | undefined): void => {
+      req.off('data', onData).off('end', onEnd).off('error', onCut).off('close', onCut);
+      if (error) reject(error);
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer): void => {
       size += chunk.length;
-      if (size > limit) throw tooLarge(limit);
+      if (size > limit) return settle(tooLarge(limit));
       chunks.push(chunk);
-    }
-  } catch (err) {
-    if (err instanceof Refusal) throw err;
-    throw new Refusal(400, 'malformed', 'request body: the connection closed before the body was complete');
-  }
-  return Buffer.concat(chunks, size);
+    };
+    const onEnd = (): void => settle(undefined);
+    const onCut = (): void => settle(new Refusal(400, 'malformed', 'request body: the connection closed before the body was complete'));
+    req.on('data', onData).on('end', onEnd).on('error', onCut).on('close', onCut);
+  });
 }
 
 function tooLarge(limit: number): Refusal {

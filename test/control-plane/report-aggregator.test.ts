@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import FakeTimers from '@sinonjs/fake-timers';
 import { ReportAggregator } from '../../lib/control-plane/report-aggregator.ts';
 import type { StatsView } from '../../lib/control-plane/report-aggregator.ts';
+import { heldBytes } from '../../lib/control-plane/held-report.ts';
 import { parseStatsReport } from '../../lib/control-plane/report-parse.ts';
 import { newSketch, sketchBins } from '../../lib/telemetry/tally.ts';
 import { REPORT_VERSION, edgeReport } from '../../lib/telemetry/report.ts';
@@ -64,6 +65,28 @@ describe('ReportAggregator', () => {
       aggregator.ingest(held('checkout', instance, [edge('payments', instance, 1, [])]));
     }
     expect(aggregator.view({ window: 60_000 }).routes.map((r) => r.route).sort()).to.deep.equal(['a', 'c']);
+  });
+  it('holds at most maxBytes of reports, forgetting the instance heard from longest ago', () => {
+    let now = 0;
+    const one = held('checkout', 'x', [edge('payments', 'charge', 3, [1, 2, 3])]);
+    const aggregator = new ReportAggregator({ maxBytes: 2.5 * heldBytes(one), now: () => now });
+    for (const instance of ['a', 'b', 'c', 'b']) {
+      now++;
+      aggregator.ingest(held('checkout', instance, [edge('payments', 'charge', 3, [1, 2, 3])]));
+    }
+    expect(aggregator.size).to.equal(2);
+    expect(aggregator.bytes).to.equal(2 * heldBytes(one));
+    expect(aggregator.view({ window: 60_000 }).edges[0]).to.include({ requests: 6, instances: 2 });
+  });
+
+  it('ages out silent instances as reports come in, with nobody reading', () => {
+    let now = 0;
+    const aggregator = new ReportAggregator({ ttl: 30_000, now: () => now });
+    aggregator.ingest(held('checkout', 'quiet', [edge('payments', 'charge', 4, [5])]));
+    const bytes = aggregator.bytes;
+    now = 30_001;
+    aggregator.ingest(held('checkout', 'busy', [edge('payments', 'charge', 4, [5])]));
+    expect(aggregator.bytes, 'only the busy one is held').to.equal(bytes);
   });
 });
 
