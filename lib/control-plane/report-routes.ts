@@ -2,14 +2,13 @@ import type { ServerResponse } from 'node:http';
 import type { ClientRegistry } from './clients.ts';
 import { DASHBOARD_PAGE } from './dashboard-page.ts';
 import { totalRequests } from './held-report.ts';
+import { MAX_REPORT_BYTES } from '../telemetry/report.ts';
 import { readBody, sendJson } from './http.ts';
 import type { ReportAggregator, StatsQuery } from './report-aggregator.ts';
 import { parseNameFilter, parseStatsReport, parseWindow } from './report-parse.ts';
 import type { Router } from './router.ts';
 import type { Logger } from '../log.ts';
 
-/** A report names at most 512 edges of a few hundred bytes each (20 edges are about 6 KiB); this leaves room and no more. */
-const MAX_REPORT_BYTES = 512 * 1_024;
 /** The dashboard's streams, each refreshed from one timer, are few: operators, not clients. */
 const MAX_DASHBOARD_STREAMS = 100;
 /** A dashboard that has not taken this much of what was written to it is cut off. */

@@ -7,8 +7,12 @@ import type { SketchBins, Tally } from './tally.ts';
 /** The report format this version sends and the control plane takes; any other is refused, naming `v`. */
 export const REPORT_VERSION = 2;
 
-/** A report names at most this many edges (the busiest); a bound on its size whatever the traffic. */
+/** A report names at most this many edges, the busiest. */
 export const MAX_REPORT_EDGES = 512;
+/** A report's JSON is at most this many bytes (fewer edges if need be); the control plane refuses a larger body with 413. */
+export const MAX_REPORT_BYTES = 512 * 1_024;
+/** The most JSON an edge takes besides its latency: names escaped at worst, nine counts of 13 digits, keys. */
+const edgeBytes = (edge: EdgeReport): number => 6 * (edge.to.length + edge.route.length) + 250 + (edge.latency?.length ?? 0);
 
 /** The counts of an edge, in the order of `EdgeReport.counts`. */
 export const EDGE_COUNTS = ['requests', 'successes', 'failures', 'cancelled', 'attempts', 'attemptSuccesses', 'attemptFailures', 'retries', 'hedges'] as const;
@@ -45,7 +49,10 @@ export function edgeReport(edge: EdgeFigures): EdgeReport {
   };
 }
 
-/** The report of a stats snapshot: per route, edges that saw traffic or have a breaker not closed; the busiest MAX_REPORT_EDGES. */
+/**
+ * The report of a stats snapshot: per route, edges that saw traffic or have a breaker not closed;
+ * the busiest, as many as fit MAX_REPORT_EDGES and MAX_REPORT_BYTES.
+ */
 export function reportOf(snapshot: MeshStatsSnapshot, instance: string): StatsReport {
   const edges: EdgeFigures[] = [];
   for (const [to, service] of Object.entries(snapshot.services)) {
@@ -54,6 +61,12 @@ export function reportOf(snapshot: MeshStatsSnapshot, instance: string): StatsRe
       edges.push({ ...f, to, route, latency: f.sketch === null ? null : sketchBins(decodeSketch(f.sketch)) });
     }
   }
-  if (edges.length > MAX_REPORT_EDGES) edges.sort((a, b) => b.requests - a.requests).length = MAX_REPORT_EDGES;
-  return { v: REPORT_VERSION, service: snapshot.caller, instance, edges: edges.map(edgeReport) };
+  edges.sort((a, b) => b.requests - a.requests).length = Math.min(edges.length, MAX_REPORT_EDGES);
+  const reports: EdgeReport[] = [];
+  let bytes = 1_024;
+  for (const edge of edges.map(edgeReport)) {
+    if ((bytes += edgeBytes(edge)) > MAX_REPORT_BYTES) break;
+    reports.push(edge);
+  }
+  return { v: REPORT_VERSION, service: snapshot.caller, instance, edges: reports };
 }

@@ -123,6 +123,16 @@ describe('the control plane ages out instances that stop reporting (fake clock)'
       expect(((await res.json()) as { error: { message: string } }).error.message).to.equal('edges[0].counts[7] (retries): expected a whole number >= 0');
       const huge = await fetch(`${control.url}/v1/reports`, { method: 'POST', body: 'x'.repeat(600 * 1024) });
       expect(huge.status).to.equal(413);
+      // Streamed, with no length declared: refused once the bytes pass the bound.
+      const chunks = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let i = 0; i < 12; i++) controller.enqueue(new Uint8Array(64 * 1024).fill(0x20));
+          controller.close();
+        },
+      });
+      const streamed = await fetch(`${control.url}/v1/reports`, { method: 'POST', body: chunks, duplex: 'half' } as RequestInit);
+      expect(streamed.status).to.equal(413);
+      expect(((await streamed.json()) as { error: { message: string } }).error.message).to.equal('request body: larger than 524288 bytes');
       expect(((await (await fetch(`${control.url}/v1/stats`)).json()) as StatsView).instances).to.equal(0);
     } finally {
       await control.close();
