@@ -2,7 +2,7 @@ import { parseDuration } from '../policy/duration.ts';
 import { isPlainObject } from '../policy/schema.ts';
 import { OTHER } from '../telemetry/stats.ts';
 import { BinReader, MAX_COUNT, checkBins } from '../telemetry/report-bins.ts';
-import { EDGE_COUNTS, MAX_REPORT_EDGES, REPORT_VERSION } from '../telemetry/report.ts';
+import { EDGE_COUNTS, EDGE_FIELDS, FIRST_COUNT_FIELD, MAX_REPORT_EDGES, REPORT_VERSION } from '../telemetry/report.ts';
 import type { CircuitState } from '../events.ts';
 import { CLIENT_IDENTITY } from './clients.ts';
 import { BREAKER, BREAKER_STATES, COLUMNS, FIRST_COUNT, LATENCY_END, LATENCY_START, WINDOW_MS } from './held-report.ts';
@@ -10,6 +10,7 @@ import type { HeldReport } from './held-report.ts';
 import { Refusal } from './http.ts';
 
 const ROUTE_NAME = /^[^\p{Cc}]{1,128}$/u;
+const LATENCY_FIELD = EDGE_FIELDS.length - 1;
 
 function invalid(where: string, expected: string): never {
   throw new Refusal(400, 'invalid-report', `${where}: expected ${expected}`);
@@ -27,28 +28,30 @@ const reader = new BinReader();
  */
 function parseEdge(value: unknown, i: number, out: { to: string[]; route: string[]; figures: Float64Array }, latencyAt: number): number {
   const where = `edges[${i}]`;
-  if (!isPlainObject(value)) invalid(where, 'an object');
-  const { to, route, breaker, windowMs, counts, latency } = value;
-  if (typeof to !== 'string' || (to !== OTHER && !CLIENT_IDENTITY.test(to))) invalid(`${where}.to`, 'a service name');
-  if (typeof route !== 'string' || !ROUTE_NAME.test(route)) invalid(`${where}.route`, 'a route name of 1 to 128 characters');
+  if (!Array.isArray(value) || value.length !== EDGE_FIELDS.length) invalid(where, `an array of ${EDGE_FIELDS.length}: ${EDGE_FIELDS.join(', ')}`);
+  const field = (at: number): string => `${where}[${at}] (${EDGE_FIELDS[at]})`;
+  const [to, route, breaker, windowMs] = value as unknown[];
+  const latency: unknown = value[LATENCY_FIELD];
+  if (typeof to !== 'string' || (to !== OTHER && !CLIENT_IDENTITY.test(to))) invalid(field(0), 'a service name');
+  if (typeof route !== 'string' || !ROUTE_NAME.test(route)) invalid(field(1), 'a route name of 1 to 128 characters');
   const breakerRank = BREAKER_STATES.indexOf(breaker as CircuitState);
-  if (breakerRank < 0) invalid(`${where}.breaker`, `one of ${BREAKER_STATES.join(', ')}`);
-  if (!isCount(windowMs) || windowMs < 1_000) invalid(`${where}.windowMs`, 'whole milliseconds >= 1000');
-  if (!Array.isArray(counts) || counts.length !== EDGE_COUNTS.length) invalid(`${where}.counts`, `an array of ${EDGE_COUNTS.length} counts (${EDGE_COUNTS.join(', ')})`);
+  if (breakerRank < 0) invalid(field(2), `one of ${BREAKER_STATES.join(', ')}`);
+  if (!isCount(windowMs) || windowMs < 1_000) invalid(field(3), 'whole milliseconds >= 1000');
   const row = i * COLUMNS;
   for (let c = 0; c < EDGE_COUNTS.length; c++) {
-    const count: unknown = counts[c];
-    if (!isCount(count)) invalid(`${where}.counts[${c}] (${EDGE_COUNTS[c]})`, 'a whole number >= 0');
+    const count: unknown = value[FIRST_COUNT_FIELD + c];
+    if (!isCount(count)) invalid(field(FIRST_COUNT_FIELD + c), 'a whole number >= 0');
     out.figures[row + FIRST_COUNT + c] = count;
   }
   let latencyEnd = latencyAt;
   if (latency !== null) {
-    if (typeof latency !== 'string') invalid(`${where}.latency`, 'null or a base64 string of bins');
+    const expected = 'null or a base64 string of bins';
+    if (typeof latency !== 'string') invalid(field(LATENCY_FIELD), expected);
     latencyEnd += scratch.write(latency, latencyAt, 'base64');
     // The decoder skips what is not base64, so text that is not decodes to fewer bytes than its length says.
-    if (latency.length % 4 !== 0 || latencyEnd - latencyAt !== Buffer.byteLength(latency, 'base64')) invalid(`${where}.latency`, 'null or a base64 string of bins');
+    if (latency.length % 4 !== 0 || latencyEnd - latencyAt !== Buffer.byteLength(latency, 'base64')) invalid(field(LATENCY_FIELD), expected);
     const problem = checkBins(reader, scratch, latencyAt, latencyEnd);
-    if (problem !== undefined) invalid(`${where}.latency`, `bins as varints (${problem})`);
+    if (problem !== undefined) invalid(field(LATENCY_FIELD), `bins as varints (${problem})`);
   }
   out.to.push(to);
   out.route.push(route);

@@ -12,23 +12,39 @@ export const MAX_REPORT_EDGES = 512;
 /** A report's JSON is at most this many bytes (fewer edges if need be); the control plane refuses a larger body with 413. */
 export const MAX_REPORT_BYTES = 512 * 1_024;
 /** The most JSON an edge takes besides its latency: names escaped at worst, nine counts of 13 digits, keys. */
-const edgeBytes = (edge: EdgeReport): number => 6 * (edge.to.length + edge.route.length) + 250 + (edge.latency?.length ?? 0);
+const edgeBytes = (edge: EdgeReport): number => 6 * (edge[0].length + edge[1].length) + 200 + (edge[13]?.length ?? 0);
 
-/** The counts of an edge, in the order of `EdgeReport.counts`. */
+/** The counts of an edge. */
 export const EDGE_COUNTS = ['requests', 'successes', 'failures', 'cancelled', 'attempts', 'attemptSuccesses', 'attemptFailures', 'retries', 'hedges'] as const;
 
-/** One edge (caller → destination service, route) as a client reports it: counts and the latency sketch, nothing derived. */
-export interface EdgeReport {
-  to: string;
-  route: string;
-  breaker: CircuitState;
+/** What each place of an edge's array holds. */
+export const EDGE_FIELDS = ['to', 'route', 'breaker', 'windowMs', ...EDGE_COUNTS, 'latency'] as const;
+/** Where the counts start in an edge's array; its latency is last. */
+export const FIRST_COUNT_FIELD = 4;
+
+/**
+ * One edge (caller → destination service, route) as a client reports it: counts and the latency
+ * sketch, nothing derived. An array rather than an object: a report of many edges does not repeat
+ * fourteen key names per edge, and the control plane parses it in two thirds of the time.
+ */
+export type EdgeReport = [
+  to: string,
+  route: string,
+  breaker: CircuitState,
   /** Milliseconds the counts cover. */
-  windowMs: number;
-  /** One whole number per EDGE_COUNTS name, in that order. */
-  counts: number[];
+  windowMs: number,
+  requests: number,
+  successes: number,
+  failures: number,
+  cancelled: number,
+  attempts: number,
+  attemptSuccesses: number,
+  attemptFailures: number,
+  retries: number,
+  hedges: number,
   /** The latency sketch's bins (ms) in the form of report-bins.ts; null with no calls. */
-  latency: string | null;
-}
+  latency: string | null,
+];
 
 /** The body of POST /v1/reports: one mesh instance's figures over its stats window. */
 export interface StatsReport {
@@ -39,14 +55,17 @@ export interface StatsReport {
 }
 
 /** An edge's figures before they are put in the report's form. */
-export type EdgeFigures = Pick<Tally, (typeof EDGE_COUNTS)[number]> & Pick<EdgeReport, 'to' | 'route' | 'breaker' | 'windowMs'> & { latency: SketchBins | null };
+export interface EdgeFigures extends Pick<Tally, (typeof EDGE_COUNTS)[number]> {
+  to: string;
+  route: string;
+  breaker: CircuitState;
+  windowMs: number;
+  latency: SketchBins | null;
+}
 
-export function edgeReport(edge: EdgeFigures): EdgeReport {
-  return {
-    to: edge.to, route: edge.route, breaker: edge.breaker, windowMs: edge.windowMs,
-    counts: EDGE_COUNTS.map((name) => edge[name]),
-    latency: edge.latency === null ? null : encodeBins(edge.latency),
-  };
+export function edgeReport(e: EdgeFigures): EdgeReport {
+  const latency = e.latency === null ? null : encodeBins(e.latency);
+  return [e.to, e.route, e.breaker, e.windowMs, e.requests, e.successes, e.failures, e.cancelled, e.attempts, e.attemptSuccesses, e.attemptFailures, e.retries, e.hedges, latency];
 }
 
 /**

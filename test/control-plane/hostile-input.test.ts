@@ -93,18 +93,19 @@ const badReport = fc
   .map((report) => ({ kind: 'bad report', method: 'POST', path: '/v1/clients/report', headers: { 'content-type': 'application/json' }, body: JSON.stringify(report), expect: 400 }));
 
 /** A stats report wrong somewhere: another version, a bad identity, edges that are not edges, a count that is not a count, bins that are not bins. */
-const goodEdge = { to: 'payments', route: 'charge', breaker: 'closed', windowMs: 60_000, counts: [1, 1, 0, 0, 1, 1, 0, 0, 0], latency: null };
+const goodEdge: unknown[] = ['payments', 'charge', 'closed', 60_000, 1, 1, 0, 0, 1, 1, 0, 0, 0, null];
 const statsReport = (edges: fc.Arbitrary<unknown[]>) => fc.record({ v: fc.constant(2), service: fc.constant('checkout'), instance: fc.constant('i-1'), edges });
 const badStatsReport = fc
   .oneof(
     fc.record({ v: fc.jsonValue().filter((v) => v !== 2), service: fc.constant('checkout'), instance: fc.constant('i-1'), edges: fc.constant([goodEdge]) }, { requiredKeys: ['service', 'instance', 'edges'] }),
     fc.record({ v: fc.constant(2), service: fc.string().filter((s) => !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(s)), instance: fc.constant('i-1'), edges: fc.constant([]) }),
     statsReport(fc.array(fc.jsonValue().filter((v) => v !== null && typeof v !== 'object'), { minLength: 1, maxLength: 3 })),
-    statsReport(fc.tuple(fc.constantFrom(...Object.keys(goodEdge)), fc.jsonValue()).filter(([key, value]) => key !== 'latency' || value !== null).map(([key, value]) => [{ ...goodEdge, [key]: typeof value === 'number' ? -1 - Math.abs(value) : { bad: value } }])),
-    statsReport(fc.tuple(fc.nat({ max: 8 }), fc.oneof(fc.integer({ max: -1 }), fc.double({ min: 0.1, max: 0.9 }), fc.string(), fc.constant(2e12))).map(([at, count]) => [{ ...goodEdge, counts: goodEdge.counts.with(at, count as number) }])),
+    statsReport(fc.tuple(fc.nat({ max: goodEdge.length - 1 }), fc.jsonValue()).filter(([at, value]) => at !== goodEdge.length - 1 || value !== null).map(([at, value]) => [goodEdge.with(at, typeof value === 'number' ? -1 - Math.abs(value) : { bad: value })])),
+    statsReport(fc.tuple(fc.integer({ min: 4, max: 12 }), fc.oneof(fc.integer({ max: -1 }), fc.double({ min: 0.1, max: 0.9 }), fc.string(), fc.constant(2e12))).map(([at, count]) => [goodEdge.with(at, count)])),
+    statsReport(fc.array(fc.jsonValue(), { maxLength: 20 }).filter((edge) => edge.length !== goodEdge.length).map((edge) => [edge])),
     // Bins cut short (the last varint has its continuation bit set) or text outside base64.
-    statsReport(fc.uint8Array({ maxLength: 64 }).map((bytes) => [{ ...goodEdge, latency: Buffer.from([...bytes, 0x80]).toString('base64') }])),
-    statsReport(fc.string().map((text) => [{ ...goodEdge, latency: `${text}!` }])),
+    statsReport(fc.uint8Array({ maxLength: 64 }).map((bytes) => [goodEdge.with(-1, Buffer.from([...bytes, 0x80]).toString('base64'))])),
+    statsReport(fc.string().map((text) => [goodEdge.with(-1, `${text}!`)])),
   )
   .map((report) => ({ kind: 'bad stats report', method: 'POST', path: '/v1/reports', headers: { 'content-type': 'application/json' }, body: JSON.stringify(report), expect: 400 }));
 

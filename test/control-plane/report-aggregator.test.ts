@@ -117,10 +117,10 @@ describe('the control plane ages out instances that stop reporting (fake clock)'
     const control = await startTestControlPlane(paymentsPolicy('http://127.0.0.1:9'), { logLevel: 'silent' });
     try {
       const bad = { ...report('checkout', 'c-1', [edge('payments', 'charge', 1, [])]) };
-      bad.edges[0]!.counts[7] = -1;
+      bad.edges[0]![11] = -1;
       const res = await fetch(`${control.url}/v1/reports`, { method: 'POST', body: JSON.stringify(bad) });
       expect(res.status).to.equal(400);
-      expect(((await res.json()) as { error: { message: string } }).error.message).to.equal('edges[0].counts[7] (retries): expected a whole number >= 0');
+      expect(((await res.json()) as { error: { message: string } }).error.message).to.equal('edges[0][11] (retries): expected a whole number >= 0');
       const huge = await fetch(`${control.url}/v1/reports`, { method: 'POST', body: 'x'.repeat(600 * 1024) });
       expect(huge.status).to.equal(413);
       // Streamed, with no length declared: refused once the bytes pass the bound.

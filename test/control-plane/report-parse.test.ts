@@ -76,20 +76,26 @@ describe('stats report format 2', () => {
 
   it('refuses a bad field with 400 naming it', () => {
     const good = edge('charge', [5, 6]);
+    const bins = (text: string): EdgeReport => good.with(13, text) as EdgeReport;
     const cases: [unknown, string][] = [
-      [{ ...good, counts: good.counts.slice(1) }, 'edges[0].counts: expected an array of 9 counts (requests, successes, failures, cancelled, attempts, attemptSuccesses, attemptFailures, retries, hedges)'],
-      [{ ...good, counts: good.counts.with(4, 1.5) }, 'edges[0].counts[4] (attempts): expected a whole number >= 0'],
-      [{ ...good, counts: ['3', ...good.counts.slice(1)] }, 'edges[0].counts[0] (requests): expected a whole number >= 0'],
-      [{ ...good, latency: 'AA!A' }, 'edges[0].latency: expected null or a base64 string of bins'],
-      [{ ...good, latency: 'AAA' }, 'edges[0].latency: expected null or a base64 string of bins'],
-      [{ ...good, latency: '' }, 'edges[0].latency: expected bins as varints (the zero count is not a varint of at most 1e12)'],
-      [{ ...good, latency: Buffer.from([0, 20, 1, 0x81]).toString('base64') }, 'edges[0].latency: expected bins as varints (bin 1: a varint cut short)'],
-      [{ ...good, latency: Buffer.from([0, 20, 0xff, 0xff, 0xff, 0xff, 0xff, 1]).toString('base64') }, 'edges[0].latency: expected bins as varints (bin 0: a varint longer than 5 bytes)'],
-      [{ ...good, latency: encodeBins({ zero: 0, key: 6_000, counts: [1] }) }, 'edges[0].latency: expected bins as varints (the first key is not a varint within ±5000)'],
-      [{ ...good, latency: encodeBins({ zero: 0, key: 4_990, counts: Array(20).fill(1) }) }, 'edges[0].latency: expected bins as varints (the last key is past 5000)'],
-      [{ ...good, latency: encodeBins({ zero: 0, key: 0, counts: Array(1_025).fill(1) }) }, 'edges[0].latency: expected bins as varints (more than 1024 bins)'],
-      [{ ...good, windowMs: 999 }, 'edges[0].windowMs: expected whole milliseconds >= 1000'],
-      [{ ...good, breaker: 'ajar' }, 'edges[0].breaker: expected one of closed, half-open, open'],
+      [{ to: 'payments' }, 'edges[0]: expected an array of 14: to, route, breaker, windowMs, requests, successes, failures, cancelled, attempts, attemptSuccesses, attemptFailures, retries, hedges, latency'],
+      [good.slice(1), 'edges[0]: expected an array of 14: to, route, breaker, windowMs, requests, successes, failures, cancelled, attempts, attemptSuccesses, attemptFailures, retries, hedges, latency'],
+      [good.with(0, 'pay ments'), 'edges[0][0] (to): expected a service name'],
+      [good.with(1, ''), 'edges[0][1] (route): expected a route name of 1 to 128 characters'],
+      [good.with(2, 'ajar'), 'edges[0][2] (breaker): expected one of closed, half-open, open'],
+      [good.with(3, 999), 'edges[0][3] (windowMs): expected whole milliseconds >= 1000'],
+      [good.with(8, 1.5), 'edges[0][8] (attempts): expected a whole number >= 0'],
+      [good.with(4, '3'), 'edges[0][4] (requests): expected a whole number >= 0'],
+      [good.with(12, 2e12), 'edges[0][12] (hedges): expected a whole number >= 0'],
+      [good.with(13, 5), 'edges[0][13] (latency): expected null or a base64 string of bins'],
+      [bins('AA!A'), 'edges[0][13] (latency): expected null or a base64 string of bins'],
+      [bins('AAA'), 'edges[0][13] (latency): expected null or a base64 string of bins'],
+      [bins(''), 'edges[0][13] (latency): expected bins as varints (the zero count is not a varint of at most 1e12)'],
+      [bins(Buffer.from([0, 20, 1, 0x81]).toString('base64')), 'edges[0][13] (latency): expected bins as varints (bin 1: a varint cut short)'],
+      [bins(Buffer.from([0, 20, 0xff, 0xff, 0xff, 0xff, 0xff, 1]).toString('base64')), 'edges[0][13] (latency): expected bins as varints (bin 0: a varint longer than 5 bytes)'],
+      [bins(encodeBins({ zero: 0, key: 6_000, counts: [1] })), 'edges[0][13] (latency): expected bins as varints (the first key is not a varint within ±5000)'],
+      [bins(encodeBins({ zero: 0, key: 4_990, counts: Array(20).fill(1) })), 'edges[0][13] (latency): expected bins as varints (the last key is past 5000)'],
+      [bins(encodeBins({ zero: 0, key: 0, counts: Array(1_025).fill(1) })), 'edges[0][13] (latency): expected bins as varints (more than 1024 bins)'],
     ];
     for (const [bad, message] of cases) {
       expect(refusal(body([bad])), message).to.equal(message);
