@@ -1,8 +1,8 @@
 /**
  * Visibility bench: the control plane taking in reports from 1,000 instances × 20 edges every 10 s
- * (100 reports/s), against a baseline server that only reads and parses the same bodies, both in one
- * child process, interleaved period by period; the child's CPU share of one core and RSS are read
- * over IPC. Then the cost of reading the merged view (GET /v1/stats, GET /metrics) with all of that
+ * (100 reports/s), each instance on its own kept-alive connection, against a baseline server that
+ * only reads and parses the same bodies from as many connections, both in one child process,
+ * interleaved period by period; the child's CPU share of one core and RSS are read over IPC. Then the cost of reading the merged view (GET /v1/stats, GET /metrics) with all of that
  * held, and the client's cost per report (snapshot, report, JSON) in this process.
  *
  *   node bench/reports.ts [--quick]      (also run by `npm run bench`)
@@ -10,7 +10,8 @@
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { Agent, request } from 'undici';
+import { Agent, Client, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { MeshEvents } from '../lib/events.ts';
 import { reportOf } from '../lib/telemetry/report.ts';
 import type { StatsReport } from '../lib/telemetry/report.ts';
@@ -49,21 +50,24 @@ function reportBodies(): string[] {
   return Array.from({ length: INSTANCES }, (_, i) => JSON.stringify({ ...reportOf(snapshot, `instance-${i}`), service: `caller-${i % 10}` } satisfies StatsReport));
 }
 
-async function post(agent: Agent, origin: string, path: string, body: string): Promise<void> {
-  const res = await request(`${origin}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent });
+async function post(client: Dispatcher, origin: string, path: string, body: string): Promise<void> {
+  const res = await request(`${origin}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: client });
   await res.body.dump();
   if (res.statusCode !== 204) throw new Error(`${origin}${path}: HTTP ${res.statusCode}`);
 }
 
-/** Sends every body once, spread evenly over `ms` (one report every ms / bodies.length). */
-async function sendSpread(agent: Agent, origin: string, path: string, bodies: readonly string[], ms: number): Promise<void> {
+/** One kept-alive connection per instance, as each mesh has its own (the control plane keeps idle ones 30 s, longer than the 10 s interval). */
+const instanceClients = (origin: string): Client[] => Array.from({ length: INSTANCES }, () => new Client(origin, { pipelining: 1 }));
+
+/** Sends every body once, each from its own instance's connection, spread evenly over `ms` (one report every ms / bodies.length). */
+async function sendSpread(clients: readonly Client[], origin: string, path: string, bodies: readonly string[], ms: number): Promise<void> {
   const start = performance.now();
   const pending: Promise<void>[] = [];
   for (let i = 0; i < bodies.length; i++) {
     const due = start + (i * ms) / bodies.length;
     const wait = due - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    pending.push(post(agent, origin, path, bodies[i]!));
+    pending.push(post(clients[i]!, origin, path, bodies[i]!));
   }
   await Promise.all(pending);
   const rest = start + ms - performance.now();
@@ -73,7 +77,7 @@ async function sendSpread(agent: Agent, origin: string, path: string, bodies: re
 export async function runReportsBench(options: { quick: boolean }, log: (line: string) => void = () => {}): Promise<string> {
   const bodies = reportBodies();
   const bytes = bodies.reduce((n, b) => n + Buffer.byteLength(b), 0) / bodies.length;
-  const periods = options.quick ? 2 : 4;
+  const periods = options.quick ? 4 : 6;
   const period = options.quick ? PERIOD_MS / 2 : PERIOD_MS;
   const sent = options.quick ? bodies.slice(0, bodies.length / 2) : bodies;
   const child = fork(fileURLToPath(new URL('./reports-server.ts', import.meta.url)), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -82,21 +86,25 @@ export async function runReportsBench(options: { quick: boolean }, log: (line: s
     child.send({ usage: true });
     return ((await once(child, 'message')) as [Usage])[0];
   };
-  const agent = new Agent({ connections: 16 });
+  const agent = new Agent({ connections: 1 });
   const targets = [
-    { name: 'baseline (read + JSON.parse)', origin: ready.baseline, path: '/', cpu: [] as number[] },
-    { name: 'meshfetch control plane', origin: ready.controlPlane, path: '/v1/reports', cpu: [] as number[] },
+    { name: 'baseline (read + JSON.parse)', origin: ready.baseline, path: '/', clients: instanceClients(ready.baseline), cpu: [] as number[] },
+    { name: 'meshfetch control plane', origin: ready.controlPlane, path: '/v1/reports', clients: instanceClients(ready.controlPlane), cpu: [] as number[] },
   ];
+  const [baseline, controlPlane] = targets as [(typeof targets)[0], (typeof targets)[0]];
   const atStart = await usage();
   try {
-    // Warm-up: every instance reports once to the control plane, so it holds 1,000 × 20 edges from the start.
-    await sendSpread(agent, ready.controlPlane, '/v1/reports', bodies, 2_000);
+    // Warm-up: every instance reports once to the control plane, so it holds 1,000 × 20 edges from
+    // the start, and then to the baseline, so that both have their 1,000 connections open.
+    await sendSpread(controlPlane.clients, controlPlane.origin, controlPlane.path, bodies, 2_000);
+    const warm = await usage();
+    await sendSpread(baseline.clients, baseline.origin, baseline.path, bodies, 2_000);
     for (let round = 0; round < periods; round++) {
       for (const t of round % 2 ? [...targets].reverse() : targets) {
         log(`reports: ${t.name}, ${sent.length} reports over ${period / 1_000} s`);
         const before = await usage();
         const wall = performance.now();
-        await sendSpread(agent, t.origin, t.path, sent, period);
+        await sendSpread(t.clients, t.origin, t.path, sent, period);
         t.cpu.push(((await usage()).cpu - before.cpu) / (performance.now() - wall));
       }
     }
@@ -121,12 +129,12 @@ export async function runReportsBench(options: { quick: boolean }, log: (line: s
       `|---|---|---|`,
       `| ${targets[0]!.name} | ${(base * 100).toFixed(2)} % | 1.00 |`,
       `| ${targets[1]!.name} | ${(cp * 100).toFixed(2)} % | ${(cp / base).toFixed(2)} |`,
-      `control plane process RSS holding ${INSTANCES} × ${EDGES} edges: ${mb(rss)} MB (JS heap ${mb(memory.heapUsed)} MB in use of ${mb(memory.heapTotal)} MB, of which new space ${spaces.new_space}; external ${mb(memory.external)} MB, array buffers ${mb(memory.arrayBuffers)} MB; the baseline server is in the same process; ${mb(atStart.rss)} MB RSS at start, before any report)`,
+      `control plane process RSS holding ${INSTANCES} × ${EDGES} edges and ${INSTANCES} connections: ${mb(warm.rss)} MB after the warm-up; at the end ${mb(rss)} MB, with the baseline's ${INSTANCES} connections too (JS heap ${mb(memory.heapUsed)} MB in use of ${mb(memory.heapTotal)} MB, of which new space ${spaces.new_space}; external ${mb(memory.external)} MB, array buffers ${mb(memory.arrayBuffers)} MB); ${mb(atStart.rss)} MB at start, before any report`,
       `GET /v1/stats merging ${INSTANCES * EDGES} edges: ${median(reads.stats).toFixed(0)} ms; GET /metrics: ${median(reads.metrics).toFixed(0)} ms (median of 3)`,
       `client, per report of ${EDGES} routes: snapshot ${client.snapshotUs.toFixed(0)} µs + report and JSON ${client.reportUs.toFixed(0)} µs, off the call path (one timer per mesh)`,
     ].join('\n');
   } finally {
-    await agent.close();
+    await Promise.all([agent, ...baseline.clients, ...controlPlane.clients].map((c) => c.close()));
     child.send({ close: true });
     await once(child, 'exit');
   }

@@ -47,6 +47,12 @@ export interface AggregatorOptions {
   readonly now?: () => number;
 }
 
+function sameNames(a: HeldReport, b: HeldReport): boolean {
+  if (a.to.length !== b.to.length || a.service !== b.service) return false;
+  for (let i = 0; i < a.to.length; i++) if (a.to[i] !== b.to[i] || a.route[i] !== b.route[i]) return false;
+  return true;
+}
+
 /** The merged figures as /v1/stats shows them. */
 function figuresOf(merger: EdgeMerger): Omit<EdgeStats, 'from' | 'to' | 'route'> {
   const { sketch: _sketch, giveUps: _giveUps, budgetExhausted: _budget, limited: _limited, ...merged } = merger.figures();
@@ -101,6 +107,10 @@ export class ReportAggregator {
 
   ingest(report: HeldReport): void {
     const now = this.#now();
+    const previous = this.#held.get(report.instance);
+    // An instance reports the same edges time after time: hold its names once, so that the ones just
+    // parsed die young instead of being copied into the old generation every report.
+    if (previous && sameNames(previous.report, report)) report = { ...report, to: previous.report.to, route: previous.report.route };
     this.#forget(report.instance);
     this.#expire(now);
     const held: Held = { report, receivedAt: now, bytes: heldBytes(report) };

@@ -66,6 +66,16 @@ describe('ReportAggregator', () => {
     }
     expect(aggregator.view({ window: 60_000 }).routes.map((r) => r.route).sort()).to.deep.equal(['a', 'c']);
   });
+  it('shows the names of an instance\'s latest report, whether they changed or not', () => {
+    const aggregator = new ReportAggregator();
+    const routes = () => aggregator.view({ window: 60_000 }).routes.map((r) => `${r.to} ${r.route} ${r.requests}`);
+    aggregator.ingest(held('checkout', 'a', [edge('payments', 'charge', 1, [1]), edge('payments', 'refund', 2, [1])]));
+    aggregator.ingest(held('checkout', 'a', [edge('payments', 'charge', 3, [1]), edge('payments', 'refund', 4, [1])]));
+    expect(routes()).to.deep.equal(['payments refund 4', 'payments charge 3']);
+    aggregator.ingest(held('checkout', 'a', [edge('payments', 'charge', 5, [1]), edge('ledger', 'refund', 6, [1])]));
+    expect(routes()).to.deep.equal(['ledger refund 6', 'payments charge 5']);
+  });
+
   it('holds at most maxBytes of reports, forgetting the instance heard from longest ago', () => {
     let now = 0;
     const one = held('checkout', 'x', [edge('payments', 'charge', 3, [1, 2, 3])]);
