@@ -2,8 +2,10 @@
  * Visibility bench: the control plane taking in reports from 1,000 instances × 20 edges every 10 s
  * (100 reports/s), each instance on its own kept-alive connection, against a baseline server that
  * only reads and parses the same bodies from as many connections, both in one child process,
- * interleaved period by period; the child's CPU share of one core and RSS are read over IPC. Then the cost of reading the merged view (GET /v1/stats, GET /metrics) with all of that
- * held, and the client's cost per report (snapshot, report, JSON) in this process.
+ * interleaved period by period; the child's CPU share of one core and RSS are read over IPC. Then
+ * the cost of reading the merged view (GET /v1/stats, GET /metrics) with all of that held; in this
+ * process, the control plane's own work per report without HTTP (parse, check, hold) against
+ * JSON.parse, and the client's cost per report (snapshot, report, JSON).
  *
  *   node bench/reports.ts [--quick]      (also run by `npm run bench`)
  */
@@ -13,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { Agent, Client, request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { MeshEvents } from '../lib/events.ts';
+import { ReportAggregator } from '../lib/control-plane/report-aggregator.ts';
+import { parseStatsReport } from '../lib/control-plane/report-parse.ts';
 import { reportOf } from '../lib/telemetry/report.ts';
 import type { StatsReport } from '../lib/telemetry/report.ts';
 import { StatsCollector } from '../lib/telemetry/stats.ts';
@@ -121,6 +125,7 @@ export async function runReportsBench(options: { quick: boolean }, log: (line: s
       reads.metrics.push(await timed('/metrics'));
     }
     const client = clientCost();
+    const intake = intakeCost(bodies);
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const [base, cp] = targets.map((t) => median(t.cpu)) as [number, number];
     return [
@@ -131,6 +136,7 @@ export async function runReportsBench(options: { quick: boolean }, log: (line: s
       `| ${targets[1]!.name} | ${(cp * 100).toFixed(2)} % | ${(cp / base).toFixed(2)} |`,
       `control plane process RSS holding ${INSTANCES} × ${EDGES} edges and ${INSTANCES} connections: ${mb(warm.rss)} MB after the warm-up; at the end ${mb(rss)} MB, with the baseline's ${INSTANCES} connections too (JS heap ${mb(memory.heapUsed)} MB in use of ${mb(memory.heapTotal)} MB, of which new space ${spaces.new_space}; external ${mb(memory.external)} MB, array buffers ${mb(memory.arrayBuffers)} MB); ${mb(atStart.rss)} MB at start, before any report`,
       `GET /v1/stats merging ${INSTANCES * EDGES} edges: ${median(reads.stats).toFixed(0)} ms; GET /metrics: ${median(reads.metrics).toFixed(0)} ms (median of 3)`,
+      `taking a report in, in this process with the code hot (best of 5 passes over the ${INSTANCES} bodies): JSON.parse ${intake.parseUs.toFixed(1)} µs; parse, check and hold ${intake.ingestUs.toFixed(1)} µs`,
       `client, per report of ${EDGES} routes: snapshot ${client.snapshotUs.toFixed(0)} µs + report and JSON ${client.reportUs.toFixed(0)} µs, off the call path (one timer per mesh)`,
     ].join('\n');
   } finally {
@@ -138,6 +144,21 @@ export async function runReportsBench(options: { quick: boolean }, log: (line: s
     child.send({ close: true });
     await once(child, 'exit');
   }
+}
+
+/** The control plane's own work per report without HTTP, against JSON.parse of the same bodies. */
+function intakeCost(bodies: readonly string[]): { parseUs: number; ingestUs: number } {
+  const aggregator = new ReportAggregator();
+  const best = (take: (body: string) => void): number => {
+    let fastest = Infinity;
+    for (let pass = 0; pass < 5; pass++) {
+      const start = performance.now();
+      for (const body of bodies) take(body);
+      fastest = Math.min(fastest, ((performance.now() - start) * 1_000) / bodies.length);
+    }
+    return fastest;
+  };
+  return { parseUs: best((body) => JSON.parse(body)), ingestUs: best((body) => aggregator.ingest(parseStatsReport(body))) };
 }
 
 /** What a mesh pays per report: mesh.stats() (quantiles, sketch encoding) and reportOf + JSON.stringify. */
