@@ -30,6 +30,8 @@ interface Usage {
 }
 
 const mb = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
+/** Each period's share, in the order run. */
+const spread = (shares: readonly number[]): string => shares.map((share) => `${(share * 100).toFixed(2)} %`).join(', ');
 
 const INSTANCES = 1_000;
 const EDGES = 20;
@@ -130,10 +132,10 @@ export async function runReportsBench(options: { quick: boolean }, log: (line: s
     const [base, cp] = targets.map((t) => median(t.cpu)) as [number, number];
     return [
       `Reports: ${INSTANCES} instances × ${EDGES} edges every ${PERIOD_MS / 1_000} s = ${INSTANCES / (PERIOD_MS / 1_000)} reports/s${options.quick ? ' (quick: half the instances over half the period, the same rate)' : ''}; report body ${(bytes / 1_024).toFixed(1)} KiB`,
-      `| server | CPU share of one core (median of ${periods / 2}) | ratio |`,
-      `|---|---|---|`,
-      `| ${targets[0]!.name} | ${(base * 100).toFixed(2)} % | 1.00 |`,
-      `| ${targets[1]!.name} | ${(cp * 100).toFixed(2)} % | ${(cp / base).toFixed(2)} |`,
+      `| server | CPU share of one core (median of ${periods / 2}) | periods | ratio |`,
+      `|---|---|---|---|`,
+      `| ${targets[0]!.name} | ${(base * 100).toFixed(2)} % | ${spread(targets[0]!.cpu)} | 1.00 |`,
+      `| ${targets[1]!.name} | ${(cp * 100).toFixed(2)} % | ${spread(targets[1]!.cpu)} | ${(cp / base).toFixed(2)} |`,
       `control plane process RSS holding ${INSTANCES} × ${EDGES} edges and ${INSTANCES} connections: ${mb(warm.rss)} MB after the warm-up; at the end ${mb(rss)} MB, with the baseline's ${INSTANCES} connections too (JS heap ${mb(memory.heapUsed)} MB in use of ${mb(memory.heapTotal)} MB, of which new space ${spaces.new_space}; external ${mb(memory.external)} MB, array buffers ${mb(memory.arrayBuffers)} MB); ${mb(atStart.rss)} MB at start, before any report`,
       `GET /v1/stats merging ${INSTANCES * EDGES} edges: ${median(reads.stats).toFixed(0)} ms; GET /metrics: ${median(reads.metrics).toFixed(0)} ms (median of 3)`,
       `taking a report in, in this process with the code hot (best of 5 passes over the ${INSTANCES} bodies): JSON.parse ${intake.parseUs.toFixed(1)} µs; parse, check and hold ${intake.ingestUs.toFixed(1)} µs`,
