@@ -132,7 +132,7 @@ export async function runReportsBench(options: { quick: boolean }, log: (line: s
     const [base, cp] = targets.map((t) => median(t.cpu)) as [number, number];
     return [
       `Reports: ${INSTANCES} instances × ${EDGES} edges every ${PERIOD_MS / 1_000} s = ${INSTANCES / (PERIOD_MS / 1_000)} reports/s${options.quick ? ' (quick: half the instances over half the period, the same rate)' : ''}; report body ${(bytes / 1_024).toFixed(1)} KiB`,
-      `| server | CPU share of one core (median of ${periods / 2}) | periods | ratio |`,
+      `| server | CPU share of one core (median of ${periods}) | periods | ratio |`,
       `|---|---|---|---|`,
       `| ${targets[0]!.name} | ${(base * 100).toFixed(2)} % | ${spread(targets[0]!.cpu)} | 1.00 |`,
       `| ${targets[1]!.name} | ${(cp * 100).toFixed(2)} % | ${spread(targets[1]!.cpu)} | ${(cp / base).toFixed(2)} |`,
