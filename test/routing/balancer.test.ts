@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { DEFAULT_STACK } from '../../lib/index.ts';
+import type { Layer } from '../../lib/index.ts';
 import { Harness, recordEvents, upPolicy } from '../helpers/fault-server.ts';
 import type { FaultServer } from '../helpers/fault-server.ts';
 import { rejection } from '../helpers/rejection.ts';
@@ -113,6 +115,28 @@ describe('load balancing over several real loopback endpoints', function () {
     const bodies: string[] = [];
     for (let i = 0; i < 4; i++) bodies.push(await (await mesh.client('up').fetch('/x')).text());
     // random is pinned, so peak-EWMA picks a while the costs are even; an attempt counted in flight forever would double a's.
+    expect(bodies).to.deep.equal(['a', 'a', 'a', 'a']);
+  });
+
+  it('the same through a layer of the user\'s own (createMesh option layers): the attempt it throws on is settled', async function () {
+    const a = await h.server([], { status: 200, body: 'a' });
+    const b = await h.server([], { status: 200, body: 'b' });
+    let throwNext = true;
+    const throwsOnce: Layer = {
+      name: 'throws-once',
+      why: 'a test: a layer that throws instead of rejecting, once',
+      create: () => (next) => (req, ctx) => {
+        if (!throwNext) return next(req, ctx);
+        throwNext = false;
+        throw new Error('layer bug');
+      },
+    };
+    const tls = DEFAULT_STACK.findIndex((layer) => layer.name === 'tls');
+    const layers = [...DEFAULT_STACK.slice(0, tls), throwsOnce, ...DEFAULT_STACK.slice(tls)];
+    const mesh = h.mesh(upPolicy([a.origin, b.origin], { circuitBreaker: null, retry: null }), { layers });
+    expect(((await rejection(mesh.client('up').fetch('/x'))) as Error).message).to.equal('layer bug');
+    const bodies: string[] = [];
+    for (let i = 0; i < 4; i++) bodies.push(await (await mesh.client('up').fetch('/x')).text());
     expect(bodies).to.deep.equal(['a', 'a', 'a', 'a']);
   });
 
