@@ -185,9 +185,8 @@ export class Mesh {
         timing: options.controlPlaneTiming,
       });
       if (this.settings.reportInterval !== undefined) {
-        const remote = this.#remote;
         this.#reporter = new StatsReporter({
-          controlPlane: () => remote.controlPlane,
+          controlPlanes: this.settings.controlPlanes,
           instance: this.instance,
           interval: this.settings.reportInterval,
           snapshot: () => this.#stats.snapshot(),

@@ -7,8 +7,11 @@ import { controlPlaneAgent, postJson } from './post-json.ts';
 import { controlPlaneUrl } from './url.ts';
 
 export interface StatsReporterOptions {
-  /** Where to report: the replica the policy watch is on at the time of each report. */
-  readonly controlPlane: () => URL;
+  /**
+   * Every replica of the control plane: each gets every report, so that each one's /v1/stats,
+   * /metrics and dashboard show the whole mesh (a replica holds only the reports it was sent).
+   */
+  readonly controlPlanes: readonly URL[];
   readonly instance: string;
   readonly interval: number;
   readonly snapshot: () => MeshStatsSnapshot;
@@ -17,33 +20,40 @@ export interface StatsReporterOptions {
 }
 
 /**
- * Sends the mesh's windowed figures to POST /v1/reports every `interval` ms, from one unref'd timer
- * per mesh, never from a call. Each report is the whole window, so a lost one loses nothing the next
- * does not carry: a failed report is dropped, and a tick while one is in flight sends nothing.
+ * Sends the mesh's windowed figures to POST /v1/reports on every replica every `interval` ms, from
+ * one unref'd timer per mesh, never from a call. Each report is the whole window, so a lost one loses
+ * nothing the next does not carry: a failed report is dropped, and a tick sends nothing to a replica
+ * whose last report is still in flight (a slow or dead replica holds back no other).
  */
 export class StatsReporter {
   readonly #options: StatsReporterOptions;
   readonly #agent: Agent;
   readonly #timer: NodeJS.Timeout;
-  #sending = false;
+  readonly #inFlight = new Set<URL>();
 
   constructor(options: StatsReporterOptions) {
     this.#options = options;
-    this.#agent = controlPlaneAgent(options.controlPlane(), options.tls);
+    this.#agent = controlPlaneAgent(options.controlPlanes[0]!, options.tls);
     this.#timer = setInterval(() => this.send(), options.interval);
     this.#timer.unref();
   }
 
-  /** Sends a report now unless one is in flight; resolves when it is answered or dropped. */
+  /** Sends a report now to each replica without one in flight; resolves when each is answered or dropped. */
   async send(): Promise<void> {
-    if (this.#sending) return;
-    this.#sending = true;
+    const to = this.#options.controlPlanes.filter((replica) => !this.#inFlight.has(replica));
+    if (to.length === 0) return;
+    const body = JSON.stringify(reportOf(this.#options.snapshot(), this.#options.instance));
+    await Promise.all(to.map((replica) => this.#post(replica, body)));
+  }
+
+  async #post(replica: URL, body: string): Promise<void> {
+    this.#inFlight.add(replica);
     try {
-      await postJson(controlPlaneUrl(this.#options.controlPlane(), '/v1/reports'), this.#agent, JSON.stringify(reportOf(this.#options.snapshot(), this.#options.instance)), this.#options.interval);
+      await postJson(controlPlaneUrl(replica, '/v1/reports'), this.#agent, body, this.#options.interval);
     } catch (err) {
-      this.#options.logger.debug('stats report dropped', { error: String(err) });
+      this.#options.logger.debug('stats report dropped', { controlPlane: replica.origin, error: String(err) });
     } finally {
-      this.#sending = false;
+      this.#inFlight.delete(replica);
     }
   }
 

@@ -67,12 +67,12 @@ describe('control plane replicas on a real etcd (child processes)', function () 
   });
 
   /** `count` replicas on one fresh prefix; the first seeds it from the policy file. */
-  async function startReplicas(count: number, extra: readonly string[] = []): Promise<{ prefix: string; replicas: Replica[] }> {
+  async function startReplicas(count: number, extra: readonly string[] = [], env: Record<string, string> = {}): Promise<{ prefix: string; replicas: Replica[] }> {
     const prefix = `test-${randomUUID().slice(0, 8)}`;
     const replicas: Replica[] = [];
     for (let i = 0; i < count; i++) {
       const args = [CLI, 'control-plane', '--store', `etcd://${etcd.endpoint}/${prefix}`, '--port', '0', ...extra, ...(i === 0 ? ['--policy', seed.policyFile] : [])];
-      const child = startChild(args, { MESHFETCH_ADMIN_TOKEN: ADMIN_TOKEN });
+      const child = startChild(args, { MESHFETCH_ADMIN_TOKEN: ADMIN_TOKEN, ...env });
       cleanup.push(() => child.kill());
       const line = await child.nextLine((l) => l.startsWith('control plane listening on'));
       replicas.push({ child, url: /listening on (\S+)/.exec(line)![1]! });
@@ -136,6 +136,24 @@ describe('control plane replicas on a real etcd (child processes)', function () 
     for (const r of [a, b]) {
       const { body } = await getJson<{ clients: { instance: string; revision: string; watching: number }[] }>(`${r.url}/v1/clients`);
       expect(body.clients.find((x) => x.instance === onC.instance), r.url).to.include({ revision: winner, watching: 1 });
+    }
+  });
+
+  it('a mesh reports to every replica it knows: each one\'s /v1/stats shows its edge with the same figures', async () => {
+    const { replicas } = await startReplicas(2, [], { MESHFETCH_LOG_LEVEL: 'debug' });
+    const m = createMesh({ service: 'checkout', controlPlane: replicas.map((r) => r.url).join(','), reportInterval: '100ms', logLevel: 'silent', env: {}, random: () => 0, controlPlaneTiming: fastReconnect });
+    cleanup.push(() => m.close());
+    await m.ready();
+    for (let i = 0; i < 3; i++) expect(await m.client('payments').get('/x')).to.deep.equal({ name: 'payments' });
+    const reported = (line: string): boolean => {
+      if (!line.includes('"msg":"stats report"')) return false;
+      const fields = JSON.parse(line) as { instance?: string; requests?: number };
+      return fields.instance === m.instance && (fields.requests ?? 0) >= 3;
+    };
+    await Promise.all(replicas.map((r) => r.child.nextErrorLine(reported)));
+    const views = await Promise.all(replicas.map((r) => getJson<{ edges: { from: string; to: string; requests: number; successes: number; instances: number }[] }>(`${r.url}/v1/stats?window=1m`)));
+    for (const [i, view] of views.entries()) {
+      expect(view.body.edges.map((e) => [e.from, e.to, e.requests, e.successes, e.instances]), replicas[i]!.url).to.deep.equal([['checkout', 'payments', 3, 3, 1]]);
     }
   });
 

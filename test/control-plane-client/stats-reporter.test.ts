@@ -42,7 +42,7 @@ describe('StatsReporter', () => {
   it('sends one report per tick and drops a failed one: never a retry', async () => {
     answer = 500;
     const logger = new RecordingLogger();
-    const reporter = new StatsReporter({ controlPlane: () => new URL(server.origin), instance: 'i-1', interval: 1_000, snapshot, tls: {}, logger });
+    const reporter = new StatsReporter({ controlPlanes: [new URL(server.origin)], instance: 'i-1', interval: 1_000, snapshot, tls: {}, logger });
     try {
       for (let tick = 1; tick <= 3; tick++) {
         const dropped = logger.next('stats report dropped');
@@ -57,9 +57,40 @@ describe('StatsReporter', () => {
     }
   });
 
+  it('sends each report to every replica; a replica that is down costs the others nothing', async () => {
+    answer = 500;
+    const other: string[] = [];
+    const replica = await startServer(async (req, res) => {
+      other.push(await readBody(req));
+      res.writeHead(204).end();
+    });
+    const down = await startServer(() => undefined);
+    await down.close(); // a port nobody listens on any more: connection refused
+    const logger = new RecordingLogger();
+    const reporter = new StatsReporter({
+      controlPlanes: [new URL(server.origin), new URL(down.origin), new URL(replica.origin)],
+      instance: 'i-1',
+      interval: 1_000,
+      snapshot,
+      tls: {},
+      logger,
+    });
+    try {
+      for (let round = 1; round <= 2; round++) await reporter.send();
+      expect(other).to.have.length(2);
+      expect(bodies).to.have.length(2);
+      expect(bodies.map((b) => JSON.parse(b))).to.deep.equal(other.map((b) => JSON.parse(b)));
+      const dropped = logger.lines.filter((l) => l.message === 'stats report dropped').map((l) => l.fields?.controlPlane);
+      expect(dropped.sort()).to.deep.equal([down.origin, down.origin, server.origin, server.origin].sort()); // refused, and HTTP 500
+    } finally {
+      reporter.close();
+      await replica.close();
+    }
+  });
+
   it('sends nothing on a tick while a report is still in flight', async () => {
     answer = 'hold';
-    const reporter = new StatsReporter({ controlPlane: () => new URL(server.origin), instance: 'i-1', interval: 1_000, snapshot, tls: {}, logger: createLogger('silent') });
+    const reporter = new StatsReporter({ controlPlanes: [new URL(server.origin)], instance: 'i-1', interval: 1_000, snapshot, tls: {}, logger: createLogger('silent') });
     try {
       const arrived = once(arrivals, 'report');
       clock.tick(1_000);
