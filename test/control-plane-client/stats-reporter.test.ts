@@ -4,7 +4,8 @@ import type { ServerResponse } from 'node:http';
 import FakeTimers from '@sinonjs/fake-timers';
 import { StatsReporter } from '../../lib/control-plane-client/stats-reporter.ts';
 import { createLogger } from '../../lib/log.ts';
-import { RecordingLogger } from '../helpers/control-plane.ts';
+import { createMesh } from '../../lib/index.ts';
+import { RecordingLogger, startTestControlPlane } from '../helpers/control-plane.ts';
 import type { MeshStatsSnapshot } from '../../lib/telemetry/stats.ts';
 import { readBody, startServer } from '../helpers/server.ts';
 import type { TestServer } from '../helpers/server.ts';
@@ -101,6 +102,30 @@ describe('StatsReporter', () => {
       expect(server.requests.filter((r) => r.url === '/v1/reports')).to.have.length(1);
     } finally {
       reporter.close();
+    }
+  });
+});
+
+describe('reportInterval off (a real control plane)', () => {
+  it('a mesh with reports off sends none, while one with reports on, created beside it, reports twice', async () => {
+    const control = await startTestControlPlane({ apiVersion: 'meshfetch/v1', services: {} });
+    const meshes = [
+      createMesh({ service: 'quiet', controlPlane: control.url, reportInterval: 'off', logLevel: 'silent', env: {} }),
+      createMesh({ service: 'chatty', controlPlane: control.url, reportInterval: '100ms', logLevel: 'silent', env: {} }),
+    ];
+    try {
+      await Promise.all(meshes.map((m) => m.ready()));
+      const reports: string[] = [];
+      control.logger.on('line', (line: { message: string; fields?: { service?: string } }) => {
+        if (line.message === 'stats report') reports.push(line.fields?.service ?? '?');
+      });
+      // Two of chatty's intervals: had quiet's timer run, it would have reported in them too.
+      while (reports.filter((s) => s === 'chatty').length < 2) await once(control.logger, 'line');
+      expect(reports.filter((s) => s !== 'chatty')).to.deep.equal([]);
+      expect(meshes[0]!.settings.reportInterval).to.equal(undefined);
+    } finally {
+      await Promise.all(meshes.map((m) => m.close()));
+      await control.close();
     }
   });
 });

@@ -1,12 +1,14 @@
 import { expect } from 'chai';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EdgeStats, RouteStats, StatsView } from '../../lib/control-plane/report-aggregator.ts';
 import { startTestControlPlane } from '../helpers/control-plane.ts';
 import type { TestControlPlane } from '../helpers/control-plane.ts';
-import { runCli, startChild } from '../helpers/processes.ts';
+import { CLI, runCli, startChild } from '../helpers/processes.ts';
 import type { Child } from '../helpers/processes.ts';
 import { startServer } from '../helpers/server.ts';
 import type { TestServer } from '../helpers/server.ts';
@@ -190,6 +192,19 @@ describe('visibility: three services report through one control plane', function
     expect(stdout.split('\n').filter((line) => line.startsWith('FROM'))).to.have.length(2);
   });
 
+  it('meshfetch stat --watch on a terminal (a pseudo-terminal from util-linux script) redraws in place', async () => {
+    if (!existsSync('/usr/bin/script')) throw new Error('this test needs script(1) from util-linux: apt-get install bsdutils');
+    const command = [process.execPath, CLI, 'stat', '--control-plane', control.url, '--watch', '--interval', '100ms', '--count', '2'].map(shellQuote).join(' ');
+    const child = spawn('/usr/bin/script', ['-qec', command, '/dev/null'], { env: { PATH: process.env.PATH ?? '', TERM: 'xterm' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code, stdout).to.equal(0);
+    const frames = stdout.split('\x1b[H\x1b[2J').slice(1);
+    expect(frames, 'each snapshot clears the screen and starts at its top').to.have.length(2);
+    for (const frame of frames) expect(frame.split(/\r?\n/).filter((line) => line.startsWith('FROM'))).to.have.length(1);
+  });
+
   it('the dashboard in headless Chromium shows each edge with the figures of /v1/stats, and the clients\' revisions', async function () {
     this.timeout(120_000);
     // The callers stop, so that their last reports, held for the ttl, are what both the page and /v1/stats show.
@@ -258,4 +273,9 @@ function collectReports(control: TestControlPlane): { until(instance: string, re
     },
     stop: () => void control.logger.off('line', onLine),
   };
+}
+
+/** A word for sh -c, single-quoted. */
+function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", "'\\''")}'`;
 }
