@@ -1,6 +1,6 @@
 import { describe } from '../telemetry/figures.ts';
 import type { GoldenFigures } from '../telemetry/figures.ts';
-import { BinReader, MAX_BIN_KEY } from '../telemetry/report-bins.ts';
+import { BinReader, MAX_BINS, MAX_BIN_KEY } from '../telemetry/report-bins.ts';
 import { EDGE_COUNTS } from '../telemetry/report.ts';
 import { addBins, newSketch, newTally } from '../telemetry/tally.ts';
 import { BREAKER, BREAKER_STATES, COLUMNS, FIRST_COUNT, LATENCY_END, LATENCY_START, WINDOW_MS } from './held-report.ts';
@@ -9,6 +9,8 @@ import type { HeldReport } from './held-report.ts';
 const reader = new BinReader();
 /** Keys of room added on each side when the bins grow. */
 const GROWTH = 32;
+/** Keys a merged sketch keeps (its bin limit, as the clients' sketches): the lowest past it collapse into one. */
+const SPAN = MAX_BINS;
 
 /**
  * The figures of one destination (an edge, or a route of it) merged over many reports: counts add,
@@ -55,37 +57,57 @@ export class EdgeMerger {
     const end = figures[row + LATENCY_END]!;
     if (start === end) return;
     // Checked when the report came in: every varint is well formed and every key within range.
+    // Read twice: first for the keys that hold counts, as the bins must fit those and no more.
     reader.reset(report.latency, start, end);
     this.#zero += reader.next();
     const first = reader.nextKey();
-    const bins = this.#fit(first, first + reader.remaining - 1);
-    let at = first - this.#offset;
-    let last = at - 1;
-    while (!reader.done) {
-      const count = reader.next();
-      if (count > 0) last = at;
-      bins[at++]! += count;
+    let low = Number.POSITIVE_INFINITY;
+    let high = Number.NEGATIVE_INFINITY;
+    for (let key = first; !reader.done; key++) {
+      if (reader.next() === 0) continue;
+      low = Math.min(low, key);
+      high = key;
     }
-    if (last < first - this.#offset) return;
-    this.#minKey = Math.min(this.#minKey, first);
-    this.#maxKey = Math.max(this.#maxKey, last + this.#offset);
+    this.#bins ??= new Float64Array(0);
+    if (high < low) return;
+    const bins = this.#fit(low, high);
+    reader.reset(report.latency, start, end).next();
+    reader.next();
+    for (let key = first; key <= high; key++) {
+      const count = reader.next();
+      if (count > 0) bins[Math.max(key - this.#offset, 0)]! += count;
+    }
+    this.#minKey = Math.max(this.#offset, Math.min(this.#minKey, low));
+    this.#maxKey = Math.max(this.#maxKey, high);
   }
 
   /**
-   * The bins array, grown if need be to hold keys from..to (`to` may be past the last key: a count
-   * takes at least one byte, so the bytes left bound the keys).
+   * The bins array, grown if need be to hold keys from..to. It never spans more than SPAN keys below
+   * the highest: the merged sketch keeps no more (it collapses the lowest),
+   * and a few reports with keys far apart must not cost a 10,000-key array per route.
+   * Counts below the lowest key kept are added to it.
    */
   #fit(from: number, to: number): Float64Array {
-    to = Math.min(to, MAX_BIN_KEY);
     const bins = this.#bins;
-    if (bins && from >= this.#offset && to < this.#offset + bins.length) return bins;
+    const empty = !bins || this.#minKey > this.#maxKey;
+    const top = empty ? to : Math.max(to, this.#maxKey);
+    // Keys below the lowest kept need no room: they add to it.
+    if (bins && to < this.#offset + bins.length && (from >= this.#offset || this.#offset <= top - SPAN + 1)) return bins;
     // Grown with room on both sides, as the next report's keys are likely to be a little off.
-    const low = bins ? Math.max(-MAX_BIN_KEY, Math.min(from, this.#offset) - GROWTH) : from;
-    const high = bins ? Math.min(MAX_BIN_KEY, Math.max(to, this.#offset + bins.length - 1) + GROWTH) : to;
+    const low = Math.max(top - SPAN + 1, empty ? from : Math.min(from, this.#offset) - GROWTH);
+    const high = Math.min(low + SPAN - 1 + GROWTH, empty ? to : Math.max(to, this.#offset + bins!.length - 1) + GROWTH);
     const grown = new Float64Array(high - low + 1);
-    if (bins) grown.set(bins, this.#offset - low);
+    if (!empty) {
+      for (let key = this.#minKey; key <= this.#maxKey; key++) grown[Math.max(key - low, 0)]! += bins![key - this.#offset]!;
+      this.#minKey = Math.max(this.#minKey, low);
+    }
     this.#offset = low;
     return (this.#bins = grown);
+  }
+
+  /** Keys the bins array spans (at most SPAN and some room). */
+  get span(): number {
+    return this.#bins?.length ?? 0;
   }
 
   /** Adds everything merged into `other` (but not its instances: they may be the same ones). */
@@ -96,13 +118,11 @@ export class EdgeMerger {
     this.#breaker = Math.max(this.#breaker, other.#breaker);
     if (!other.#bins) return;
     this.#zero += other.#zero;
-    if (other.#minKey > other.#maxKey) {
-      this.#bins ??= new Float64Array(0);
-      return;
-    }
+    this.#bins ??= new Float64Array(0);
+    if (other.#minKey > other.#maxKey) return;
     const bins = this.#fit(other.#minKey, other.#maxKey);
-    for (let key = other.#minKey; key <= other.#maxKey; key++) bins[key - this.#offset]! += other.#bins[key - other.#offset]!;
-    this.#minKey = Math.min(this.#minKey, other.#minKey);
+    for (let key = other.#minKey; key <= other.#maxKey; key++) bins[Math.max(key - this.#offset, 0)]! += other.#bins[key - other.#offset]!;
+    this.#minKey = Math.max(this.#offset, Math.min(this.#minKey, other.#minKey));
     this.#maxKey = Math.max(this.#maxKey, other.#maxKey);
   }
 

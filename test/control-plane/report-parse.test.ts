@@ -4,10 +4,11 @@ import { COLUMNS, FIRST_COUNT, totalRequests } from '../../lib/control-plane/hel
 import { Refusal } from '../../lib/control-plane/http.ts';
 import { ReportAggregator } from '../../lib/control-plane/report-aggregator.ts';
 import { parseStatsReport } from '../../lib/control-plane/report-parse.ts';
-import { BinReader, encodeBins } from '../../lib/telemetry/report-bins.ts';
+import { EdgeMerger } from '../../lib/control-plane/edge-merger.ts';
+import { BinReader, MAX_BINS, MAX_BIN_KEY, encodeBins } from '../../lib/telemetry/report-bins.ts';
 import { EDGE_COUNTS, REPORT_VERSION, edgeReport } from '../../lib/telemetry/report.ts';
 import type { EdgeReport } from '../../lib/telemetry/report.ts';
-import { newSketch, sketchBins } from '../../lib/telemetry/tally.ts';
+import { addBins, newSketch, sketchBins } from '../../lib/telemetry/tally.ts';
 import type { Sketch } from '../../lib/telemetry/tally.ts';
 
 function sketchOf(latencies: readonly number[]): Sketch {
@@ -132,5 +133,33 @@ describe('merging compact reports', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('merging bins far apart', () => {
+  const wire = (first: number, counts: readonly number[]): string => encodeBins({ zero: 0, key: first, counts: [...counts] });
+  const heldEdge = (route: string, bins: string): EdgeReport => ['payments', route, 'closed', 60_000, 1, 1, 0, 0, 1, 1, 0, 0, 0, bins];
+
+  it('holds no more keys than the merged sketch keeps: two one-bin reports 10,000 keys apart cost 1,024 keys, not 10,001', () => {
+    const held = parseStatsReport(body([heldEdge('low', wire(-MAX_BIN_KEY, [1])), heldEdge('high', wire(MAX_BIN_KEY, [1]))]));
+    const merger = new EdgeMerger();
+    merger.addEdge(held, 0);
+    merger.addEdge(held, 1);
+    expect(merger.span).to.be.at.most(MAX_BINS + 32);
+    const rolledUp = new EdgeMerger();
+    const other = new EdgeMerger();
+    other.addEdge(held, 0);
+    rolledUp.addMerger(other);
+    const high = new EdgeMerger();
+    high.addEdge(held, 1);
+    rolledUp.addMerger(high);
+    expect(rolledUp.span).to.be.at.most(MAX_BINS + 32);
+    // What a DDSketch holds after taking the same bins: the low one collapsed into the lowest it keeps.
+    const direct = newSketch();
+    addBins(direct, { zero: 0, key: -MAX_BIN_KEY, counts: [1] });
+    addBins(direct, { zero: 0, key: MAX_BIN_KEY, counts: [1] });
+    const quantiles = { p50: direct.getValueAtQuantile(0.5), p95: direct.getValueAtQuantile(0.95), p99: direct.getValueAtQuantile(0.99) };
+    expect(merger.figures().latency).to.deep.equal(quantiles);
+    expect(rolledUp.figures().latency).to.deep.equal(quantiles);
   });
 });
