@@ -1,4 +1,5 @@
 import type { GoldenFigures } from '../telemetry/figures.ts';
+import { OTHER } from '../telemetry/stats.ts';
 import { EdgeMerger } from './edge-merger.ts';
 import { heldBytes } from './held-report.ts';
 import type { HeldReport } from './held-report.ts';
@@ -46,6 +47,14 @@ export interface AggregatorOptions {
   readonly maxBytes?: number;
   readonly now?: () => number;
 }
+
+/**
+ * Caller, destination and route rows one view makes, at most: the held reports are bounded by bytes,
+ * but 512 routes of their own in each could make a view of millions of rows. Past it, new rows fold
+ * into one (other) → (other) (other) row, as a client folds names past its own bounds.
+ */
+export const MAX_VIEW_ROUTES = 5_000;
+const OVERFLOW_KEY = `${OTHER}\n${OTHER}\n${OTHER}`;
 
 function sameNames(a: HeldReport, b: HeldReport): boolean {
   if (a.to.length !== b.to.length || a.service !== b.service) return false;
@@ -152,12 +161,14 @@ export class ReportAggregator {
         const route = routes[i]!;
         if (query.to !== undefined && to !== query.to) continue;
         if (query.route !== undefined && route !== query.route) continue;
-        const key = `${from}\n${to}\n${route}`;
+        let key = `${from}\n${to}\n${route}`;
         let group = routeGroups.get(key);
+        if (!group && routeGroups.size >= MAX_VIEW_ROUTES) group = routeGroups.get((key = OVERFLOW_KEY));
         if (!group) {
-          const edge = groupOf(edgeGroups, `${from}\n${to}`, from, to, undefined);
-          const serviceRoute = groupOf(serviceRouteGroups, `${to}\n${route}`, undefined, to, route);
-          routeGroups.set(key, (group = { from, to, route, merger: new EdgeMerger(), edge, serviceRoute }));
+          const [f, t, r] = key === OVERFLOW_KEY ? [OTHER, OTHER, OTHER] : [from, to, route];
+          const edge = groupOf(edgeGroups, `${f}\n${t}`, f, t, undefined);
+          const serviceRoute = groupOf(serviceRouteGroups, `${t}\n${r}`, undefined, t, r);
+          routeGroups.set(key, (group = { from: f, to: t, route: r, merger: new EdgeMerger(), edge, serviceRoute }));
         }
         group.merger.addEdge(report, i);
         group.merger.countInstance(report);

@@ -9,7 +9,8 @@ import { BREAKER, BREAKER_STATES, COLUMNS, FIRST_COUNT, LATENCY_END, LATENCY_STA
 import type { HeldReport } from './held-report.ts';
 import { Refusal } from './http.ts';
 
-const ROUTE_NAME = /^[^\p{Cc}]{1,128}$/u;
+/** No control, format (bidi overrides, zero-width) or lone surrogate characters: a name is printed in tables and the dashboard. */
+const ROUTE_NAME = /^[^\p{Cc}\p{Cf}\p{Cs}]{1,128}$/u;
 const LATENCY_FIELD = EDGE_FIELDS.length - 1;
 
 function invalid(where: string, expected: string): never {
@@ -80,7 +81,14 @@ export function parseStatsReport(text: string): HeldReport {
   if (scratch.length < text.length) scratch = Buffer.alloc(Math.max(text.length, 2 * scratch.length));
   const out = { to: [] as string[], route: [] as string[], figures: new Float64Array(edges.length * COLUMNS) };
   let latencyEnd = 0;
-  for (let i = 0; i < edges.length; i++) latencyEnd = parseEdge(edges[i], i, out, latencyEnd);
+  // An edge named twice would be counted twice (the instance once): the client never sends that.
+  const seen = new Set<string>();
+  for (let i = 0; i < edges.length; i++) {
+    latencyEnd = parseEdge(edges[i], i, out, latencyEnd);
+    const key = `${out.to[i]}\n${out.route[i]}`;
+    if (seen.has(key)) invalid(`edges[${i}]`, `an edge not already in the report (${out.to[i]} ${out.route[i]} is edges[${out.to.findIndex((to, j) => to === out.to[i] && out.route[j] === out.route[i])}])`);
+    seen.add(key);
+  }
   // A copy: what is held must not share the scratch.
   return { service, instance, ...out, latency: new Uint8Array(scratch.subarray(0, latencyEnd)) };
 }

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { COLUMNS, FIRST_COUNT, totalRequests } from '../../lib/control-plane/held-report.ts';
 import { Refusal } from '../../lib/control-plane/http.ts';
-import { ReportAggregator } from '../../lib/control-plane/report-aggregator.ts';
+import { MAX_VIEW_ROUTES, ReportAggregator } from '../../lib/control-plane/report-aggregator.ts';
 import { parseStatsReport } from '../../lib/control-plane/report-parse.ts';
 import { EdgeMerger } from '../../lib/control-plane/edge-merger.ts';
 import { BinReader, MAX_BINS, MAX_BIN_KEY, encodeBins } from '../../lib/telemetry/report-bins.ts';
@@ -83,6 +83,8 @@ describe('stats report format 2', () => {
       [good.slice(1), 'edges[0]: expected an array of 14: to, route, breaker, windowMs, requests, successes, failures, cancelled, attempts, attemptSuccesses, attemptFailures, retries, hedges, latency'],
       [good.with(0, 'pay ments'), 'edges[0][0] (to): expected a service name'],
       [good.with(1, ''), 'edges[0][1] (route): expected a route name of 1 to 128 characters'],
+      [good.with(1, 'charge\u202e'), 'edges[0][1] (route): expected a route name of 1 to 128 characters'],
+      [good.with(1, '\ud800'), 'edges[0][1] (route): expected a route name of 1 to 128 characters'],
       [good.with(2, 'ajar'), 'edges[0][2] (breaker): expected one of closed, half-open, open'],
       [good.with(3, 999), 'edges[0][3] (windowMs): expected whole milliseconds >= 1000'],
       [good.with(8, 1.5), 'edges[0][8] (attempts): expected a whole number >= 0'],
@@ -102,6 +104,37 @@ describe('stats report format 2', () => {
       expect(refusal(body([bad])), message).to.equal(message);
       expect(refusal(body([good, bad])), message).to.equal(message.replace('edges[0]', 'edges[1]'));
     }
+  });
+});
+
+describe('what one report may name', () => {
+  it('refuses an edge named twice with 400 naming both: it would be counted twice, its instance once', () => {
+    const charge = edge('charge', [5, 6]);
+    expect(refusal(body([charge, edge('refund', [1]), edge('charge', [7])]))).to.equal('edges[2]: expected an edge not already in the report (payments charge is edges[0])');
+    expect(() => parseStatsReport(body([charge, edge('charge', [7], 'orders')]))).not.to.throw(); // another destination
+  });
+});
+
+describe('a view of many rows', () => {
+  it(`makes at most MAX_VIEW_ROUTES (${MAX_VIEW_ROUTES}) caller, destination and route rows, the rest folded into one (other) row, every request still counted`, () => {
+    const aggregator = new ReportAggregator();
+    const perInstance = 512;
+    const instances = Math.ceil((MAX_VIEW_ROUTES + 600) / perInstance);
+    for (let i = 0; i < instances; i++) {
+      const edges = Array.from({ length: perInstance }, (_, r) => edge(`route-${i}-${r}`, [], 'payments').with(4, 1 + (r % 3)));
+      aggregator.ingest(parseStatsReport(body(edges, { instance: `c-${i}` })));
+    }
+    const view = aggregator.view({ window: 60_000 });
+    expect(view.routes).to.have.length(MAX_VIEW_ROUTES + 1);
+    const other = view.routes.find((r) => r.route === '(other)')!;
+    expect(other).to.include({ from: '(other)', to: '(other)' });
+    const sum = (rows: { requests: number }[]): number => rows.reduce((n, r) => n + r.requests, 0);
+    expect(sum(view.routes)).to.equal(sum(view.edges));
+    expect(sum(view.edges)).to.equal(sum(view.serviceRoutes));
+    expect(view.edges.map((e) => `${e.from}->${e.to}`).sort()).to.deep.equal(['(other)->(other)', 'checkout->payments']);
+    const sent = Array.from({ length: instances * perInstance }, (_, k) => 1 + ((k % perInstance) % 3)).reduce((a, b) => a + b, 0);
+    expect(sum(view.edges), 'every request sent').to.equal(sent);
+    expect(other.requests, 'the folded rows').to.equal(sent - sum(view.routes.filter((r) => r !== other)));
   });
 });
 
