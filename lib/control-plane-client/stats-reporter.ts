@@ -42,7 +42,13 @@ export class StatsReporter {
   async send(): Promise<void> {
     const to = this.#options.controlPlanes.filter((replica) => !this.#inFlight.has(replica));
     if (to.length === 0) return;
-    const body = JSON.stringify(reportOf(this.#options.snapshot(), this.#options.instance));
+    let body: string;
+    try {
+      body = JSON.stringify(reportOf(this.#options.snapshot(), this.#options.instance));
+    } catch (err) {
+      // Called from a timer: a report that cannot be made is dropped like one that cannot be sent.
+      return this.#options.logger.debug('stats report dropped', { error: String(err) });
+    }
     await Promise.all(to.map((replica) => this.#post(replica, body)));
   }
 

@@ -89,6 +89,27 @@ describe('StatsReporter', () => {
     }
   });
 
+  it('a snapshot that throws drops that report and sends nothing: no rejection escapes the timer', async () => {
+    const logger = new RecordingLogger();
+    const reporter = new StatsReporter({
+      controlPlanes: [new URL(server.origin)],
+      instance: 'i-1',
+      interval: 1_000,
+      snapshot: () => {
+        throw new Error('stats broke');
+      },
+      tls: {},
+      logger,
+    });
+    try {
+      await reporter.send();
+      expect(logger.lines.filter((l) => l.message === 'stats report dropped').map((l) => l.fields?.error)).to.deep.equal(['Error: stats broke']);
+      expect(bodies).to.have.length(0);
+    } finally {
+      reporter.close();
+    }
+  });
+
   it('sends nothing on a tick while a report is still in flight', async () => {
     answer = 'hold';
     const reporter = new StatsReporter({ controlPlanes: [new URL(server.origin)], instance: 'i-1', interval: 1_000, snapshot, tls: {}, logger: createLogger('silent') });
