@@ -25,7 +25,7 @@ import { CallsInFlight } from './pipeline/calls-in-flight.ts';
 import { closedError } from './resilience/deadline.ts';
 import { compose, rejectingThrows } from './pipeline/compose.ts';
 import { buildStack } from './pipeline/layers.ts';
-import { DEFAULT_STACK, guardedUnlessBuiltIn } from './stack.ts';
+import { BUILT_IN_LAYERS, DEFAULT_STACK } from './stack.ts';
 import type { Layer, LayerDeps, MiddlewareSpec } from './pipeline/layers.ts';
 import type { CallContext } from './pipeline/types.ts';
 import { BUILT_IN_POLICY, compilePolicy } from './policy/compile.ts';
@@ -164,7 +164,7 @@ export class Mesh {
       calls: this.#calls,
       onPolicy: (listener) => this.#store.onInstall(listener),
     };
-    const stack = buildStack((options.layers ?? DEFAULT_STACK).map(guardedUnlessBuiltIn), deps, options.middleware);
+    const stack = buildStack(options.layers ?? DEFAULT_STACK, deps, options.middleware, BUILT_IN_LAYERS);
     const handler = compose(
       stack.map((entry) => entry.middleware),
       rejectingThrows((req, ctx) => this.#transport.request(req, ctx)),

@@ -1,4 +1,3 @@
-import { rejectingThrows } from './pipeline/compose.ts';
 import type { Layer } from './pipeline/layers.ts';
 import { circuitBreakerLayer } from './resilience/circuit-breaker-layer.ts';
 import { concurrencyLayer } from './resilience/concurrency-limit.ts';
@@ -92,20 +91,5 @@ export const DEFAULT_STACK: readonly Layer[] = [
   },
 ];
 
-const BUILT_IN = new Set<Layer>(DEFAULT_STACK);
-
-/**
- * A layer of the user's own (createMesh option `layers`) is guarded as a user's middleware is: a
- * handler that throws instead of rejecting fails the call by rejecting, so that the layers around it
- * settle their state. The built-in layers return promises and are not wrapped.
- */
-export function guardedUnlessBuiltIn(layer: Layer): Layer {
-  if (BUILT_IN.has(layer)) return layer;
-  return {
-    ...layer,
-    create: (deps) => {
-      const middleware = layer.create(deps);
-      return (next) => rejectingThrows(middleware(next));
-    },
-  };
-}
+/** The layers meshfetch ships: buildStack guards any other layer as it guards a user's middleware. */
+export const BUILT_IN_LAYERS: ReadonlySet<Layer> = new Set(DEFAULT_STACK);

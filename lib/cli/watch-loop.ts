@@ -19,7 +19,7 @@ export function withWatch(command: Command): Command {
     .option('--count <n>', 'with --watch, stop after this many snapshots (default: until Ctrl-C)', wholeNumber('--count', 1));
 }
 
-export function durationArgument(option: string): (value: string) => number {
+function durationArgument(option: string): (value: string) => number {
   return (value) => {
     const ms = parseDuration(value);
     if (ms === undefined || ms < 100) throw new InvalidArgumentError(`${option}: expected a duration from 100ms, e.g. 2s; got "${value}"`);

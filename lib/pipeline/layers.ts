@@ -46,9 +46,18 @@ export interface StackEntry {
   readonly after?: string | undefined;
 }
 
-/** The stack for one mesh: the built-in layers with the user's middleware placed among them. */
-export function buildStack(layers: readonly Layer[], deps: LayerDeps, custom: readonly MiddlewareSpec[] = []): StackEntry[] {
-  const stack: StackEntry[] = layers.map((layer) => ({ name: layer.name, middleware: layer.create(deps) }));
+/** User code joins the stack rejecting where it would throw, so that the layers around it settle what they hold. */
+const guarded = (middleware: Middleware): Middleware => (next) => rejectingThrows(middleware(next));
+
+/**
+ * The stack for one mesh: the layers with the user's middleware placed among them. A layer not in
+ * `builtIn` (one of the user's own, given as createMesh option layers) is guarded as a middleware is.
+ */
+export function buildStack(layers: readonly Layer[], deps: LayerDeps, custom: readonly MiddlewareSpec[] = [], builtIn: ReadonlySet<Layer> = new Set()): StackEntry[] {
+  const stack: StackEntry[] = layers.map((layer) => {
+    const middleware = layer.create(deps);
+    return { name: layer.name, middleware: builtIn.has(layer) ? middleware : guarded(middleware) };
+  });
   for (const [i, spec] of custom.entries()) {
     const where = `createMesh option middleware[${i}]`;
     if (typeof spec?.use !== 'function' || typeof spec.name !== 'string' || spec.name === '') {
@@ -67,8 +76,7 @@ export function buildStack(layers: readonly Layer[], deps: LayerDeps, custom: re
       // Several middlewares after the same layer keep the order they were given in.
       while (spec.after !== undefined && stack[index]?.after === spec.after) index++;
     }
-    const { use } = spec;
-    stack.splice(index, 0, { name: spec.name, middleware: (next) => rejectingThrows(use(next)), after: spec.after });
+    stack.splice(index, 0, { name: spec.name, middleware: guarded(spec.use), after: spec.after });
   }
   return stack;
 }

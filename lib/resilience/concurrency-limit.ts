@@ -20,7 +20,7 @@ interface Waiter {
  * its response body is done), and up to `queue` more waiting in arrival order. A waiting call gives
  * up when its own signal aborts (its deadline, or its caller), so the queue needs no timer.
  */
-export class Bulkhead implements DestinationState {
+class Bulkhead implements DestinationState {
   inFlight = 0;
   /** The policy's max as of the latest call: a policy update takes effect on the next call or release. */
   #max = 0;

@@ -10,7 +10,7 @@ const SWEEP_MS = 10_000;
  * A token bucket for one destination service: `burst` tokens, refilled at `rps` per second. Tokens
  * are refilled from the time elapsed when a call asks for one, so there is no timer.
  */
-export class TokenBucket implements DestinationState {
+class TokenBucket implements DestinationState {
   #tokens: number;
   #refilledAt: number;
   #burst: number;

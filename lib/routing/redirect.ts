@@ -27,7 +27,7 @@ function headerValue(value: string | string[] | undefined): string | undefined {
 }
 
 /** The URL a caller would name for a request: the service URL (http://<service>/path) until an origin is set. */
-export function requestUrl(req: Pick<MeshRequest, 'origin' | 'path'>, service: string): string {
+function requestUrl(req: Pick<MeshRequest, 'origin' | 'path'>, service: string): string {
   return req.origin ? req.origin + req.path : `http://${service}${req.path}`;
 }
 

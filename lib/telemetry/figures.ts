@@ -1,40 +1,17 @@
-import type { CircuitState, GiveUpReason } from '../events.ts';
+import type { CircuitState } from '../events.ts';
 import { addTally, COUNTS, decodeSketch, encodeSketch, newTally } from './tally.ts';
 import type { Tally } from './tally.ts';
 
-/** Golden metrics for one destination (a service, or one of its routes) over the stats window. */
-export interface GoldenFigures {
-  /** Logical calls, as the caller saw them. */
-  requests: number;
+/** Golden metrics for one destination (a service, or one of its routes) over the stats window: the tally's counts, and what is read off them. */
+export interface GoldenFigures extends Omit<Tally, 'latency'> {
   /** Calls per second over the window. */
   rate: number;
-  successes: number;
-  failures: number;
-  cancelled: number;
   /** After retries: what the caller saw (successes / (successes + failures)); null with no calls. */
   successRate: number | null;
-  /** Attempts on the wire, retries and hedged copies included. */
-  attempts: number;
-  attemptSuccesses: number;
-  attemptFailures: number;
   /** Per attempt: what the upstream did; null with no attempts. */
   attemptSuccessRate: number | null;
   /** Call latency quantiles in ms (DDSketch, 1 % relative error); null with no calls. */
   latency: { p50: number; p95: number; p99: number } | null;
-  /** Retries sent (not counting first attempts or hedges). */
-  retries: number;
-  /** Hedged copies sent. */
-  hedges: number;
-  /** Times a retry or hedge was wanted but the retry budget had nothing left. */
-  budgetExhausted: number;
-  /** Calls refused by a concurrency or rate limit. */
-  limited: number;
-  /** Attempts answered by an injected abort (policy `fault`): nothing was sent; not the upstream's failures. */
-  injectedAborts: number;
-  /** Attempts held back by an injected delay (policy `fault`). */
-  injectedDelays: number;
-  /** Calls that ended without a further attempt, by reason. */
-  giveUps: Partial<Record<GiveUpReason, number>>;
   /** The circuit breaker's state (the worst of the service's routes at service level). */
   breaker: CircuitState;
   /** The latency sketch, DDSketch protobuf in base64, so that figures from many processes merge exactly. */

@@ -75,18 +75,23 @@ export interface Tally {
   failures: number;
   /** Calls the caller aborted: counted in requests, not in the success rate. */
   cancelled: number;
-  /** Attempts on the wire, hedged copies included. */
+  /** Attempts on the wire, retries and hedged copies included. */
   attempts: number;
   attemptSuccesses: number;
   attemptFailures: number;
+  /** Retries sent (not counting first attempts or hedges). */
   retries: number;
+  /** Hedged copies sent. */
   hedges: number;
+  /** Times a retry or hedge was wanted but the retry budget had nothing left. */
   budgetExhausted: number;
+  /** Calls refused by a concurrency or rate limit. */
   limited: number;
-  /** Attempts answered by an injected abort (policy `fault`), never sent. */
+  /** Attempts answered by an injected abort (policy `fault`): nothing was sent; not the upstream's failures. */
   injectedAborts: number;
-  /** Attempts held by an injected delay (policy `fault`). */
+  /** Attempts held back by an injected delay (policy `fault`). */
   injectedDelays: number;
+  /** Calls that ended without a further attempt, by reason. */
   giveUps: Partial<Record<GiveUpReason, number>>;
   /** Call durations in ms; created on the first call. */
   latency: Sketch | undefined;
