@@ -1,7 +1,8 @@
 import { CLIENT_IDENTITY } from './clients.ts';
 import type { ClientRegistry, ClientReport } from './clients.ts';
 import type { ControlPlaneMetrics } from './metrics.ts';
-import { Refusal, readBody, sendJson } from './http.ts';
+import { readBody } from './body.ts';
+import { Refusal, sendJson } from './http.ts';
 import type { Router } from './router.ts';
 import type { Logger } from '../log.ts';
 import { isPlainObject } from '../policy/schema.ts';

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 
 /** A request the control plane refuses: the status and a message naming the problem and where. */
 export class Refusal extends Error {
@@ -14,6 +14,11 @@ export class Refusal extends Error {
     this.problems = extra.problems;
     this.headers = extra.headers ?? {};
   }
+
+  /** The same refusal, its message placed: `within('report 3 on this stream')`. */
+  within(where: string): Refusal {
+    return new Refusal(this.status, this.reason, `${where}: ${this.message}`, { ...(this.problems && { problems: this.problems }), headers: this.headers });
+  }
 }
 
 export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
@@ -26,37 +31,6 @@ export function sendRefusal(res: ServerResponse, refusal: Refusal): void {
   const error = { status: refusal.status, reason: refusal.reason, message: refusal.message, ...(refusal.problems && { problems: refusal.problems }) };
   // A refused request body may not have been read: close the connection rather than read it.
   sendJson(res, refusal.status, { error }, { ...refusal.headers, ...(res.req.complete ? {} : { connection: 'close' }) });
-}
-
-/**
- * Reads a request body, refusing (413) past `limit` bytes without reading the rest. Listens for
- * chunks rather than iterating the stream: a report arrives every few milliseconds at scale, and an
- * async iterator costs a promise per chunk.
- */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (declared > limit) return Promise.reject(tooLarge(limit));
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const settle = (error: Refusal | undefined): void => {
-      req.off('data', onData).off('end', onEnd).off('error', onCut).off('close', onCut);
-      if (error) reject(error);
-      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) return settle(tooLarge(limit));
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => settle(undefined);
-    const onCut = (): void => settle(new Refusal(400, 'malformed', 'request body: the connection closed before the body was complete'));
-    req.on('data', onData).on('end', onEnd).on('error', onCut).on('close', onCut);
-  });
-}
-
-function tooLarge(limit: number): Refusal {
-  return new Refusal(413, 'too-large', `request body: larger than ${limit} bytes`);
 }
 
 /** An entity tag without its quotes and weak prefix: `W/"abc"` and `"abc"` are both `abc`. */

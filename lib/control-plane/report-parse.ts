@@ -69,7 +69,7 @@ export function parseStatsReport(text: string): HeldReport {
   try {
     body = JSON.parse(text);
   } catch {
-    throw new Refusal(400, 'malformed', 'request body: not valid JSON');
+    throw new Refusal(400, 'malformed', '(document): not valid JSON');
   }
   if (!isPlainObject(body)) invalid('(document)', 'an object');
   const { v, service, instance, edges } = body;

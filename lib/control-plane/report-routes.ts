@@ -2,8 +2,9 @@ import type { ServerResponse } from 'node:http';
 import type { ClientRegistry } from './clients.ts';
 import { DASHBOARD_PAGE } from './dashboard-page.ts';
 import { totalRequests } from './held-report.ts';
-import { MAX_REPORT_BYTES } from '../telemetry/report.ts';
-import { readBody, sendJson } from './http.ts';
+import { MAX_REPORT_BYTES, REPORT_STREAM_IDLE_MS, REPORT_STREAM_TYPE } from '../telemetry/report.ts';
+import { readBody, readLines } from './body.ts';
+import { Refusal, sendJson } from './http.ts';
 import type { ReportAggregator, StatsQuery } from './report-aggregator.ts';
 import { parseNameFilter, parseStatsReport, parseWindow } from './report-parse.ts';
 import type { Router } from './router.ts';
@@ -21,7 +22,12 @@ export interface ReportRoutesDeps {
   readonly logger: Logger;
   /** Milliseconds between dashboard updates (default 2000). */
   readonly dashboardInterval?: number | undefined;
+  /** Report streams held open at once (default 10,000); past it a new one gets 503 with Retry-After. */
+  readonly maxReportStreams?: number | undefined;
 }
+
+/** `application/x-ndjson`, parameters and case aside: a stream of reports, one per line. */
+const isReportStream = (type: string | undefined): boolean => type !== undefined && type.split(';', 1)[0]!.trim().toLowerCase() === REPORT_STREAM_TYPE;
 
 function statsQuery(query: URLSearchParams, fallbackWindow: number): StatsQuery {
   return {
@@ -32,13 +38,30 @@ function statsQuery(query: URLSearchParams, fallbackWindow: number): StatsQuery 
   };
 }
 
-/** POST /v1/reports (clients' figures in), GET /v1/stats (merged out), and the read-only dashboard: GET / and its stream. */
+/** POST /v1/reports (clients' figures in: one report, or a stream of them), GET /v1/stats (merged out), and the read-only dashboard: GET / and its stream. */
 export function addReportRoutes(router: Router, deps: ReportRoutesDeps): { close(): void } {
   const { aggregator } = deps;
-  router.add('POST', '/v1/reports', async (req, res) => {
-    const report = parseStatsReport((await readBody(req, MAX_REPORT_BYTES)).toString('utf8'));
+  const ingest = (text: string): void => {
+    const report = parseStatsReport(text);
     aggregator.ingest(report);
     deps.logger.debug('stats report', { service: report.service, instance: report.instance, edges: report.to.length, requests: totalRequests(report) });
+  };
+  const maxStreams = deps.maxReportStreams ?? 10_000;
+  let openStreams = 0;
+  router.add('POST', '/v1/reports', async (req, res) => {
+    if (!isReportStream(req.headers['content-type'])) {
+      ingest((await readBody(req, MAX_REPORT_BYTES)).toString('utf8'));
+      return void res.writeHead(204).end();
+    }
+    if (openStreams >= maxStreams) {
+      throw new Refusal(503, 'too-many-report-streams', `reports: this control plane holds at most ${maxStreams} open report streams, and that many are open; retry later`, { headers: { 'retry-after': '10' } });
+    }
+    openStreams++;
+    try {
+      await readLines(req, { limit: MAX_REPORT_BYTES, idleMs: REPORT_STREAM_IDLE_MS, noun: 'report' }, ingest);
+    } finally {
+      openStreams--;
+    }
     res.writeHead(204).end();
   });
 

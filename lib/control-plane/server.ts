@@ -65,6 +65,8 @@ export interface ControlPlaneOptions {
   reportTtl?: number;
   /** Milliseconds between dashboard updates (default 2000). */
   dashboardInterval?: number;
+  /** Report streams (one per reporting mesh) held open at once (default 10,000); past it a new one gets 503 with Retry-After. */
+  maxReportStreams?: number;
   /** Where MESHFETCH_* variables are read from (default process.env). */
   env?: Readonly<Record<string, string | undefined>>;
 }
@@ -108,7 +110,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   addClientRoutes(router, clients, metrics, logger);
   const aggregator = new ReportAggregator({ ttl: options.reportTtl });
   registerAggregatedMetrics(metrics.registry, aggregator);
-  const reports = addReportRoutes(router, { aggregator, clients, revision: () => store.current().revision, logger, dashboardInterval: options.dashboardInterval });
+  const reports = addReportRoutes(router, { aggregator, clients, revision: () => store.current().revision, logger, dashboardInterval: options.dashboardInterval, maxReportStreams: options.maxReportStreams });
   router.add('GET', '/healthz', (_req, res) => {
     const healthy = store.healthy();
     sendJson(res, healthy ? 200 : 503, { status: healthy ? 'ok' : 'degraded', revision: store.current().revision, watchers: hub.size });
@@ -133,8 +135,16 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       else sendJson(res, 500, { error: { status: 500, reason: 'internal', message: 'internal error; see the control plane log' } });
     }
   };
-  const timeouts = { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: KEEP_ALIVE_MS };
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => void handle(req, res);
+  // No requestTimeout: a mesh's report stream is one request that stays open for a minute. Bodies
+  // are timed where they are read instead (a deadline for a document, a silence limit for a stream).
+  const timeouts = { requestTimeout: 0, headersTimeout: 10_000, keepAliveTimeout: KEEP_ALIVE_MS };
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    // Answered before its body was read (a route that takes none): close rather than read a body sent slowly.
+    res.once('finish', () => {
+      if (!req.complete) req.socket.destroySoon();
+    });
+    void handle(req, res);
+  };
   const { tls } = options;
   const server = tls
     ? createHttpsServer({ ...timeouts, cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: tls.ca !== undefined, rejectUnauthorized: tls.ca !== undefined }, onRequest)

@@ -297,7 +297,7 @@ describe('docs against the code', () => {
       const options = {
         policyFile: true, storeUrl: true, clientLeaseTtl: true, store: true, port: true, host: true, adminToken: true,
         historyLimit: true, heartbeatInterval: true, maxBodyBytes: true, maxWatchers: true, logLevel: true, logger: true,
-        validate: true, tls: true, reportTtl: true, dashboardInterval: true, env: true,
+        validate: true, tls: true, reportTtl: true, dashboardInterval: true, maxReportStreams: true, env: true,
       } satisfies Record<keyof ControlPlaneOptions, true>;
       const named = new Set(codeSpans(paragraph(readPage('docs/control-plane.md'), '`startControlPlane(options)`:')));
       expect(Object.keys(options).filter((option) => !named.has(option))).to.deep.equal([]);
