@@ -3,7 +3,8 @@ import type { Logger } from '../log.ts';
 import { reportOf } from '../telemetry/report.ts';
 import type { MeshStatsSnapshot } from '../telemetry/stats.ts';
 import type { TlsPem } from '../tls/material.ts';
-import { controlPlaneAgent, postJson } from './post-json.ts';
+import { controlPlaneAgent } from './post-json.ts';
+import { ReportStream } from './report-stream.ts';
 import { controlPlaneUrl } from './url.ts';
 
 export interface StatsReporterOptions {
@@ -20,51 +21,41 @@ export interface StatsReporterOptions {
 }
 
 /**
- * Sends the mesh's windowed figures to POST /v1/reports on every replica every `interval` ms, from
- * one unref'd timer per mesh, never from a call. Each report is the whole window, so a lost one loses
- * nothing the next does not carry: a failed report is dropped, and a tick sends nothing to a replica
- * whose last report is still in flight (a slow or dead replica holds back no other).
+ * Sends the mesh's windowed figures to every replica every `interval` ms, from one unref'd timer per
+ * mesh, never from a call, each replica's on its own stream of reports (POST /v1/reports, a report a
+ * line). Each report is the whole window, so a lost one loses nothing the next does not carry: a
+ * report that cannot go is dropped, never retried, and a slow or dead replica holds back no other.
  */
 export class StatsReporter {
   readonly #options: StatsReporterOptions;
   readonly #agent: Agent;
   readonly #timer: NodeJS.Timeout;
-  readonly #inFlight = new Set<URL>();
+  readonly #streams: readonly ReportStream[];
 
   constructor(options: StatsReporterOptions) {
     this.#options = options;
     this.#agent = controlPlaneAgent(options.controlPlanes[0]!, options.tls);
-    this.#timer = setInterval(() => this.send(), options.interval);
+    const { interval, logger } = options;
+    this.#streams = options.controlPlanes.map((replica) => new ReportStream({ url: controlPlaneUrl(replica, '/v1/reports'), agent: this.#agent, interval, logger }));
+    this.#timer = setInterval(() => this.send(), interval);
     this.#timer.unref();
   }
 
-  /** Sends a report now to each replica without one in flight; resolves when each is answered or dropped. */
-  async send(): Promise<void> {
-    const to = this.#options.controlPlanes.filter((replica) => !this.#inFlight.has(replica));
-    if (to.length === 0) return;
-    let body: string;
+  /** Makes a report now and writes it to each replica's stream. */
+  send(): void {
+    let line: string;
     try {
-      body = JSON.stringify(reportOf(this.#options.snapshot(), this.#options.instance));
+      line = `${JSON.stringify(reportOf(this.#options.snapshot(), this.#options.instance))}\n`;
     } catch (err) {
       // Called from a timer: a report that cannot be made is dropped like one that cannot be sent.
       return this.#options.logger.debug('stats report dropped', { error: String(err) });
     }
-    await Promise.all(to.map((replica) => this.#post(replica, body)));
-  }
-
-  async #post(replica: URL, body: string): Promise<void> {
-    this.#inFlight.add(replica);
-    try {
-      await postJson(controlPlaneUrl(replica, '/v1/reports'), this.#agent, body, this.#options.interval);
-    } catch (err) {
-      this.#options.logger.debug('stats report dropped', { controlPlane: replica.origin, error: String(err) });
-    } finally {
-      this.#inFlight.delete(replica);
-    }
+    for (const stream of this.#streams) stream.send(line);
   }
 
   close(): void {
     clearInterval(this.#timer);
+    for (const stream of this.#streams) stream.close();
     this.#agent.destroy();
   }
 }

@@ -1,98 +1,99 @@
 import { expect } from 'chai';
 import { EventEmitter, once } from 'node:events';
-import type { ServerResponse } from 'node:http';
 import FakeTimers from '@sinonjs/fake-timers';
 import { StatsReporter } from '../../lib/control-plane-client/stats-reporter.ts';
 import { createLogger } from '../../lib/log.ts';
 import { createMesh } from '../../lib/index.ts';
 import { RecordingLogger, startTestControlPlane } from '../helpers/control-plane.ts';
 import type { MeshStatsSnapshot } from '../../lib/telemetry/stats.ts';
-import { readBody, startServer } from '../helpers/server.ts';
+import { startServer } from '../helpers/server.ts';
 import type { TestServer } from '../helpers/server.ts';
 
 const snapshot = (): MeshStatsSnapshot => ({ caller: 'checkout', window: 60_000, at: Date.now(), services: {} });
 
 describe('StatsReporter', () => {
-  let server: TestServer;
   let clock: ReturnType<typeof FakeTimers.install>;
-  /** Responses held open, to answer when the test says. */
-  const held: ServerResponse[] = [];
-  let answer: 'hold' | 500 = 500;
-  const bodies: string[] = [];
-  const arrivals = new EventEmitter();
-
-  beforeEach(async () => {
-    held.length = 0;
-    bodies.length = 0;
-    server = await startServer(async (req, res) => {
-      const body = await readBody(req);
-      if (req.url !== '/v1/reports') return void res.writeHead(204).end();
-      bodies.push(body);
-      arrivals.emit('report');
-      if (answer === 'hold') held.push(res);
-      else res.writeHead(answer).end();
-    });
+  beforeEach(() => {
     clock = FakeTimers.install({ toFake: ['setInterval', 'clearInterval'] });
   });
-  afterEach(async () => {
-    clock.uninstall();
-    for (const res of held) res.end();
-    await server.close();
-  });
+  afterEach(() => clock.uninstall());
 
-  it('sends one report per tick and drops a failed one: never a retry', async () => {
-    answer = 500;
-    const logger = new RecordingLogger();
-    const reporter = new StatsReporter({ controlPlanes: [new URL(server.origin)], instance: 'i-1', interval: 1_000, snapshot, tls: {}, logger });
+  /** A replica that keeps each request's lines; `refuse` answers every request 500 at once instead. */
+  async function replica(refuse = false): Promise<{ server: TestServer; lines: string[][]; arrivals: EventEmitter }> {
+    const lines: string[][] = [];
+    const arrivals = new EventEmitter();
+    const server = await startServer((req, res) => {
+      req.on('error', () => undefined); // cut when the reporter closes
+      if (refuse) return void res.writeHead(500).end();
+      const mine: string[] = [];
+      lines.push(mine);
+      let partial = '';
+      req.setEncoding('utf8').on('data', (chunk: string) => {
+        const parts = (partial + chunk).split('\n');
+        partial = parts.pop()!;
+        for (const part of parts) {
+          mine.push(part);
+          arrivals.emit('line');
+        }
+      });
+    });
+    return { server, lines, arrivals };
+  }
+  const untilLines = async (r: { lines: string[][]; arrivals: EventEmitter }, count: number): Promise<void> => {
+    while (r.lines.flat().length < count) await once(r.arrivals, 'line');
+  };
+
+  it('writes one report per tick, each a line of the one stream it keeps open', async () => {
+    const r = await replica();
+    const reporter = new StatsReporter({ controlPlanes: [new URL(r.server.origin)], instance: 'i-1', interval: 1_000, snapshot, tls: {}, logger: createLogger('silent') });
     try {
       for (let tick = 1; tick <= 3; tick++) {
-        const dropped = logger.next('stats report dropped');
         clock.tick(1_000);
-        expect(String((await dropped)?.error)).to.include('HTTP 500');
-        expect(bodies).to.have.length(tick);
+        await untilLines(r, tick);
       }
-      expect(server.requests.map((r) => `${r.method} ${r.url}`)).to.deep.equal(Array(3).fill('POST /v1/reports'));
-      expect(JSON.parse(bodies[0]!)).to.deep.equal({ v: 2, service: 'checkout', instance: 'i-1', edges: [] });
+      expect(r.lines.map((l) => l.length)).to.deep.equal([3]);
+      expect(r.server.requests.map((req) => `${req.method} ${req.url} ${req.headers['content-type']}`)).to.deep.equal(['POST /v1/reports application/x-ndjson']);
+      expect(JSON.parse(r.lines[0]![0]!)).to.deep.equal({ v: 2, service: 'checkout', instance: 'i-1', edges: [] });
     } finally {
       reporter.close();
+      await r.server.close();
     }
   });
 
-  it('sends each report to every replica; a replica that is down costs the others nothing', async () => {
-    answer = 500;
-    const other: string[] = [];
-    const replica = await startServer(async (req, res) => {
-      other.push(await readBody(req));
-      res.writeHead(204).end();
-    });
+  it('writes each report to every replica; one that is down or refuses costs the others nothing, and is never sent a report twice', async () => {
+    const [good, refusing] = [await replica(), await replica(true)];
     const down = await startServer(() => undefined);
     await down.close(); // a port nobody listens on any more: connection refused
     const logger = new RecordingLogger();
     const reporter = new StatsReporter({
-      controlPlanes: [new URL(server.origin), new URL(down.origin), new URL(replica.origin)],
+      controlPlanes: [new URL(refusing.server.origin), new URL(down.origin), new URL(good.server.origin)],
       instance: 'i-1',
       interval: 1_000,
       snapshot,
       tls: {},
       logger,
     });
+    const dropped = (): unknown[] => logger.lines.filter((l) => l.message === 'stats report dropped').map((l) => l.fields?.controlPlane);
     try {
-      for (let round = 1; round <= 2; round++) await reporter.send();
-      expect(other).to.have.length(2);
-      expect(bodies).to.have.length(2);
-      expect(bodies.map((b) => JSON.parse(b))).to.deep.equal(other.map((b) => JSON.parse(b)));
-      const dropped = logger.lines.filter((l) => l.message === 'stats report dropped').map((l) => l.fields?.controlPlane);
-      expect(dropped.sort()).to.deep.equal([down.origin, down.origin, server.origin, server.origin].sort()); // refused, and HTTP 500
+      for (let round = 1; round <= 2; round++) {
+        reporter.send();
+        await untilLines(good, round);
+        while (dropped().length < 2 * round) await once(logger, 'line');
+      }
+      expect(good.lines.flat().map((l) => JSON.parse(l).instance)).to.deep.equal(['i-1', 'i-1']);
+      expect(dropped().sort()).to.deep.equal([down.origin, down.origin, refusing.server.origin, refusing.server.origin].sort());
+      expect(refusing.server.requests).to.have.length(2);
     } finally {
       reporter.close();
-      await replica.close();
+      await Promise.all([good.server.close(), refusing.server.close()]);
     }
   });
 
-  it('a snapshot that throws drops that report and sends nothing: no rejection escapes the timer', async () => {
+  it('a snapshot that throws drops that report and sends nothing: no exception escapes the timer', async () => {
+    const r = await replica();
     const logger = new RecordingLogger();
     const reporter = new StatsReporter({
-      controlPlanes: [new URL(server.origin)],
+      controlPlanes: [new URL(r.server.origin)],
       instance: 'i-1',
       interval: 1_000,
       snapshot: () => {
@@ -102,27 +103,12 @@ describe('StatsReporter', () => {
       logger,
     });
     try {
-      await reporter.send();
-      expect(logger.lines.filter((l) => l.message === 'stats report dropped').map((l) => l.fields?.error)).to.deep.equal(['Error: stats broke']);
-      expect(bodies).to.have.length(0);
-    } finally {
-      reporter.close();
-    }
-  });
-
-  it('sends nothing on a tick while a report is still in flight', async () => {
-    answer = 'hold';
-    const reporter = new StatsReporter({ controlPlanes: [new URL(server.origin)], instance: 'i-1', interval: 1_000, snapshot, tls: {}, logger: createLogger('silent') });
-    try {
-      const arrived = once(arrivals, 'report');
       clock.tick(1_000);
-      await arrived;
-      clock.tick(5_000);
-      // A round trip on another connection: had a tick sent a report, it would have arrived first.
-      expect((await fetch(`${server.origin}/probe`, { method: 'POST', body: 'x' })).status).to.equal(204);
-      expect(server.requests.filter((r) => r.url === '/v1/reports')).to.have.length(1);
+      expect(logger.lines.filter((l) => l.message === 'stats report dropped').map((l) => l.fields?.error)).to.deep.equal(['Error: stats broke']);
+      expect(r.server.requests).to.have.length(0);
     } finally {
       reporter.close();
+      await r.server.close();
     }
   });
 });
