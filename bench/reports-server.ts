@@ -1,7 +1,9 @@
 /**
- * The child process of bench/reports.ts: a control plane and a baseline server side by side. The
- * baseline is the floor of taking a report in: a plain node:http server that reads the body,
- * JSON.parse's it and answers 204. Driven over IPC: { usage: true } → { cpu, rss, memory, spaces }; { close: true } exits.
+ * The child process of bench/reports.ts: a control plane and two baseline servers side by side,
+ * each the floor of taking reports in one way: a plain node:http server that reads each request's
+ * body, JSON.parse's it and answers 204 (a report per request), and one that JSON.parse's each line
+ * of a long request as it ends and answers 204 when the request ends (a stream of reports, as
+ * meshes send them). Driven over IPC: { usage: true } → { cpu, rss, memory, spaces }; { close: true } exits.
  */
 import { createServer } from 'node:http';
 import { getHeapSpaceStatistics } from 'node:v8';
@@ -28,6 +30,24 @@ const baseline = createServer((req, res) => {
 baseline.listen(0, '127.0.0.1');
 await once(baseline, 'listening');
 
+const streamBaseline = createServer({ requestTimeout: 0 }, (req, res) => {
+  let partial: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => {
+    let start = 0;
+    for (let newline = chunk.indexOf(10); newline !== -1; newline = chunk.indexOf(10, start)) {
+      partial.push(chunk.subarray(start, newline));
+      JSON.parse(Buffer.concat(partial).toString('utf8'));
+      partial = [];
+      start = newline + 1;
+    }
+    if (start < chunk.length) partial.push(chunk.subarray(start));
+  });
+  req.on('end', () => res.writeHead(204).end());
+});
+streamBaseline.listen(0, '127.0.0.1');
+await once(streamBaseline, 'listening');
+const origin = (server: typeof baseline): string => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
 process.on('message', (message: { usage?: true; close?: true }) => {
   if (message.usage) {
     const { user, system } = process.cpuUsage();
@@ -36,10 +56,11 @@ process.on('message', (message: { usage?: true; close?: true }) => {
   }
   if (message.close) {
     baseline.close();
+    streamBaseline.close();
     void cp.close().then(() => {
       rmSync(dir, { recursive: true, force: true });
       process.exit(0);
     });
   }
 });
-process.send!({ ready: { controlPlane: cp.url, baseline: `http://127.0.0.1:${(baseline.address() as AddressInfo).port}` } });
+process.send!({ ready: { controlPlane: cp.url, baseline: origin(baseline), streamBaseline: origin(streamBaseline) } });

@@ -1,23 +1,28 @@
 /**
  * Visibility bench: the control plane taking in reports from 1,000 instances × 20 edges every 10 s
- * (100 reports/s), each instance on its own kept-alive connection, against a baseline server that
- * only reads and parses the same bodies from as many connections, both in one child process,
- * interleaved period by period; the child's CPU share of one core and RSS are read over IPC. Then
- * the cost of reading the merged view (GET /v1/stats, GET /metrics) with all of that held; in this
- * process, the control plane's own work per report without HTTP (parse, check, hold) against
- * JSON.parse, and the client's cost per report (snapshot, report, JSON).
+ * (100 reports/s), each instance on its own kept-alive connection, as meshes send them (a stream of
+ * reports per instance, the real ReportStream), against two baselines in the same child process: a
+ * bare server that JSON.parse's each line of the same streams (the floor of this way of sending),
+ * and one that reads and JSON.parse's a report per request and answers each (the floor of the way
+ * reports were sent before). Interleaved period by period; the child's CPU share of one core and RSS
+ * are read over IPC. Then the cost of reading the merged view (GET /v1/stats, GET /metrics) with all
+ * of that held; in this process, the control plane's own work per report without HTTP (parse,
+ * check, hold) against JSON.parse, and the client's cost per report (snapshot, report, JSON).
  *
  *   node bench/reports.ts [--quick]      (also run by `npm run bench`)
  */
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
+import { Agent as HttpAgent } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Agent, Client, request } from 'undici';
 import type { Dispatcher } from 'undici';
+import { ReportStream } from '../lib/control-plane-client/report-stream.ts';
 import { MeshEvents } from '../lib/events.ts';
+import { createLogger } from '../lib/log.ts';
 import { ReportAggregator } from '../lib/control-plane/report-aggregator.ts';
 import { parseStatsReport } from '../lib/control-plane/report-parse.ts';
-import { reportOf } from '../lib/telemetry/report.ts';
+import { REPORT_STREAM_MAX_AGE_MS, reportOf } from '../lib/telemetry/report.ts';
 import type { StatsReport } from '../lib/telemetry/report.ts';
 import { StatsCollector } from '../lib/telemetry/stats.ts';
 
@@ -56,24 +61,54 @@ function reportBodies(): string[] {
   return Array.from({ length: INSTANCES }, (_, i) => JSON.stringify({ ...reportOf(snapshot, `instance-${i}`), service: `caller-${i % 10}` } satisfies StatsReport));
 }
 
-async function post(client: Dispatcher, origin: string, path: string, body: string): Promise<void> {
-  const res = await request(`${origin}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: client });
+async function post(client: Dispatcher, url: string, body: string): Promise<void> {
+  const res = await request(url, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: client });
   await res.body.dump();
-  if (res.statusCode !== 204) throw new Error(`${origin}${path}: HTTP ${res.statusCode}`);
+  if (res.statusCode !== 204) throw new Error(`${url}: HTTP ${res.statusCode}`);
 }
 
-/** One kept-alive connection per instance, as each mesh has its own (the control plane keeps idle ones 30 s, longer than the 10 s interval). */
-const instanceClients = (origin: string): Client[] => Array.from({ length: INSTANCES }, () => new Client(origin, { pipelining: 1 }));
+/** A way of sending instance `i`'s report: a request of its own, or a line of its stream. */
+interface Sender {
+  send(i: number): Promise<void> | void;
+  close(): Promise<void> | void;
+}
 
-/** Sends every body once, each from its own instance's connection, spread evenly over `ms` (one report every ms / bodies.length). */
-async function sendSpread(clients: readonly Client[], origin: string, path: string, bodies: readonly string[], ms: number): Promise<void> {
+/** A report per request, each instance on its own kept-alive connection (the control plane keeps idle ones 30 s, past the interval). */
+function perRequest(url: string, bodies: readonly string[]): Sender {
+  const clients = bodies.map(() => new Client(new URL(url).origin, { pipelining: 1 }));
+  return { send: (i) => post(clients[i]!, url, bodies[i]!), close: () => Promise.all(clients.map((c) => c.close())).then(() => undefined) };
+}
+
+/**
+ * Each instance's reports as lines of its stream, with the real ReportStream and an agent of its
+ * own, as each mesh has. An instance reports to a server every `gap` ms (the period times the
+ * servers taking turns), and a stream carries as many reports as the default 10 s interval puts
+ * on one (6), so each server answers as often per report as it would in life.
+ */
+function streamed(url: string, bodies: readonly string[], gap: number): Sender {
+  const logger = createLogger('silent');
+  const maxAge = (REPORT_STREAM_MAX_AGE_MS / PERIOD_MS) * gap;
+  const agents = bodies.map(() => new HttpAgent({ keepAlive: true }));
+  const streams = agents.map((agent) => new ReportStream({ url: new URL(url), agent, interval: gap, logger, maxAge }));
+  const lines = bodies.map((body) => `${body}\n`);
+  return {
+    send: (i) => streams[i]!.send(lines[i]!),
+    close() {
+      for (const stream of streams) stream.close();
+      for (const agent of agents) agent.destroy();
+    },
+  };
+}
+
+/** Sends every instance's report once, spread evenly over `ms` (one every ms / count). */
+async function sendSpread(sender: Sender, count: number, ms: number): Promise<void> {
   const start = performance.now();
-  const pending: Promise<void>[] = [];
-  for (let i = 0; i < bodies.length; i++) {
-    const due = start + (i * ms) / bodies.length;
+  const pending: (Promise<void> | void)[] = [];
+  for (let i = 0; i < count; i++) {
+    const due = start + (i * ms) / count;
     const wait = due - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    pending.push(post(clients[i]!, origin, path, bodies[i]!));
+    pending.push(sender.send(i));
   }
   await Promise.all(pending);
   const rest = start + ms - performance.now();
@@ -85,32 +120,34 @@ export async function runReportsBench(options: { quick: boolean }, log: (line: s
   const bytes = bodies.reduce((n, b) => n + Buffer.byteLength(b), 0) / bodies.length;
   const periods = options.quick ? 4 : 6;
   const period = options.quick ? PERIOD_MS / 2 : PERIOD_MS;
-  const sent = options.quick ? bodies.slice(0, bodies.length / 2) : bodies;
+  const sent = options.quick ? bodies.length / 2 : bodies.length;
   const child = fork(fileURLToPath(new URL('./reports-server.ts', import.meta.url)), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const [{ ready }] = (await once(child, 'message')) as [{ ready: { controlPlane: string; baseline: string } }];
+  const [{ ready }] = (await once(child, 'message')) as [{ ready: { controlPlane: string; baseline: string; streamBaseline: string } }];
   const usage = async (): Promise<Usage> => {
     child.send({ usage: true });
     return ((await once(child, 'message')) as [Usage])[0];
   };
   const agent = new Agent({ connections: 1 });
+  const gap = 3 * period;
   const targets = [
-    { name: 'baseline (read + JSON.parse)', origin: ready.baseline, path: '/', clients: instanceClients(ready.baseline), cpu: [] as number[] },
-    { name: 'meshfetch control plane', origin: ready.controlPlane, path: '/v1/reports', clients: instanceClients(ready.controlPlane), cpu: [] as number[] },
+    { name: 'baseline: a stream per instance, JSON.parse per line', sender: streamed(ready.streamBaseline, bodies, gap), cpu: [] as number[] },
+    { name: 'meshfetch control plane (streams, as meshes send)', sender: streamed(`${ready.controlPlane}/v1/reports`, bodies, gap), cpu: [] as number[] },
+    { name: 'baseline: a request per report, read + JSON.parse + 204', sender: perRequest(`${ready.baseline}/`, bodies), cpu: [] as number[] },
   ];
-  const [baseline, controlPlane] = targets as [(typeof targets)[0], (typeof targets)[0]];
+  const [, controlPlane] = targets as [(typeof targets)[0], (typeof targets)[0]];
   const atStart = await usage();
   try {
     // Warm-up: every instance reports once to the control plane, so it holds 1,000 × 20 edges from
-    // the start, and then to the baseline, so that both have their 1,000 connections open.
-    await sendSpread(controlPlane.clients, controlPlane.origin, controlPlane.path, bodies, 2_000);
+    // the start, and then to each baseline, so that all have their 1,000 connections open.
+    await sendSpread(controlPlane.sender, bodies.length, 2_000);
     const warm = await usage();
-    await sendSpread(baseline.clients, baseline.origin, baseline.path, bodies, 2_000);
+    for (const t of targets) if (t !== controlPlane) await sendSpread(t.sender, bodies.length, 2_000);
     for (let round = 0; round < periods; round++) {
       for (const t of round % 2 ? [...targets].reverse() : targets) {
-        log(`reports: ${t.name}, ${sent.length} reports over ${period / 1_000} s`);
+        log(`reports: ${t.name}, ${sent} reports over ${period / 1_000} s`);
         const before = await usage();
         const wall = performance.now();
-        await sendSpread(t.clients, t.origin, t.path, sent, period);
+        await sendSpread(t.sender, sent, period);
         t.cpu.push(((await usage()).cpu - before.cpu) / (performance.now() - wall));
       }
     }
@@ -129,20 +166,19 @@ export async function runReportsBench(options: { quick: boolean }, log: (line: s
     const client = clientCost();
     const intake = intakeCost(bodies);
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const [base, cp] = targets.map((t) => median(t.cpu)) as [number, number];
+    const shares = targets.map((t) => median(t.cpu));
     return [
       `Reports: ${INSTANCES} instances × ${EDGES} edges every ${PERIOD_MS / 1_000} s = ${INSTANCES / (PERIOD_MS / 1_000)} reports/s${options.quick ? ' (quick: half the instances over half the period, the same rate)' : ''}; report body ${(bytes / 1_024).toFixed(1)} KiB`,
-      `| server | CPU share of one core (median of ${periods}) | periods | ratio |`,
+      `| server | CPU share of one core (median of ${periods}) | periods | ratio to the stream baseline |`,
       `|---|---|---|---|`,
-      `| ${targets[0]!.name} | ${(base * 100).toFixed(2)} % | ${spread(targets[0]!.cpu)} | 1.00 |`,
-      `| ${targets[1]!.name} | ${(cp * 100).toFixed(2)} % | ${spread(targets[1]!.cpu)} | ${(cp / base).toFixed(2)} |`,
-      `control plane process RSS holding ${INSTANCES} × ${EDGES} edges and ${INSTANCES} connections: ${mb(warm.rss)} MB after the warm-up; at the end ${mb(rss)} MB, with the baseline's ${INSTANCES} connections too (JS heap ${mb(memory.heapUsed)} MB in use of ${mb(memory.heapTotal)} MB, of which new space ${spaces.new_space}; external ${mb(memory.external)} MB, array buffers ${mb(memory.arrayBuffers)} MB); ${mb(atStart.rss)} MB at start, before any report`,
+      ...targets.map((t, i) => `| ${t.name} | ${(shares[i]! * 100).toFixed(2)} % | ${spread(t.cpu)} | ${(shares[i]! / shares[0]!).toFixed(2)} |`),
+      `control plane process RSS holding ${INSTANCES} × ${EDGES} edges and ${INSTANCES} connections: ${mb(warm.rss)} MB after the warm-up; at the end ${mb(rss)} MB, with the baselines' ${2 * INSTANCES} connections too (JS heap ${mb(memory.heapUsed)} MB in use of ${mb(memory.heapTotal)} MB, of which new space ${spaces.new_space}; external ${mb(memory.external)} MB, array buffers ${mb(memory.arrayBuffers)} MB); ${mb(atStart.rss)} MB at start, before any report`,
       `GET /v1/stats merging ${INSTANCES * EDGES} edges: ${median(reads.stats).toFixed(0)} ms; GET /metrics: ${median(reads.metrics).toFixed(0)} ms (median of 3)`,
       `taking a report in, in this process with the code hot (best of 5 passes over the ${INSTANCES} bodies): JSON.parse ${intake.parseUs.toFixed(1)} µs; parse, check and hold ${intake.ingestUs.toFixed(1)} µs`,
       `client, per report of ${EDGES} routes: snapshot ${client.snapshotUs.toFixed(0)} µs + report and JSON ${client.reportUs.toFixed(0)} µs, off the call path (one timer per mesh)`,
     ].join('\n');
   } finally {
-    await Promise.all([agent, ...baseline.clients, ...controlPlane.clients].map((c) => c.close()));
+    await Promise.all([agent.close(), ...targets.map((t) => t.sender.close())]);
     child.send({ close: true });
     await once(child, 'exit');
   }
