@@ -109,6 +109,11 @@ const badStatsReport = fc
   )
   .map((report) => ({ kind: 'bad stats report', method: 'POST', path: '/v1/reports', headers: { 'content-type': 'application/json' }, body: JSON.stringify(report), expect: 400 }));
 
+/** The same, as meshes send them: lines of a report stream, the first of them bad (and so the only one read). */
+const badStatsStream = fc
+  .tuple(badStatsReport, fc.array(badStatsReport, { maxLength: 2 }), fc.constantFrom('\n', '\r\n'))
+  .map(([first, rest, newline]) => ({ ...first, kind: 'bad stats report stream', headers: { 'content-type': 'application/x-ndjson' }, body: [first, ...rest].map((r) => `${r.body}${newline}`).join('') }));
+
 const hostile: fc.Arbitrary<HostileRequest> = fc.oneof(
   { arbitrary: garbageText, weight: 3 },
   { arbitrary: garbageBytes, weight: 1 },
@@ -122,6 +127,7 @@ const hostile: fc.Arbitrary<HostileRequest> = fc.oneof(
   { arbitrary: badRollback, weight: 1 },
   { arbitrary: badReport, weight: 1 },
   { arbitrary: badStatsReport, weight: 1 },
+  { arbitrary: badStatsStream, weight: 1 },
 );
 
 const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -167,7 +173,7 @@ describe('control plane under hostile input (property-based)', function () {
       { numRuns: 1_000 },
     );
     expect(sent).to.be.at.least(10_000);
-    expect([...seen.keys()]).to.have.length(12);
+    expect([...seen.keys()]).to.have.length(13);
     const stats = await pool.request({ method: 'GET', path: '/v1/stats' });
     expect(((await stats.body.json()) as { instances: number }).instances, 'no refused report was kept').to.equal(0);
     expect(sha(t.policyFile)).to.equal(file);
