@@ -8,6 +8,8 @@ interface Consumer {
   /** Takes each chunk as it arrives; a Refusal thrown here refuses the request. */
   readonly chunk: (chunk: Buffer) => void;
   readonly end: () => void;
+  /** A connection that closes before the end is refused, unless the body is a stream of whole parts, where it only ends it. */
+  readonly cutEndsIt: boolean;
   /** The timer: a deadline for the whole body, or a limit on silence that every chunk restarts. */
   readonly timeout: { readonly ms: number; readonly restartOnChunk: boolean; readonly refusal: () => Refusal };
 }
@@ -42,7 +44,7 @@ function consume(req: IncomingMessage, consumer: Consumer): Promise<void> {
         settle(err);
       }
     };
-    const onCut = (): void => settle(new Refusal(400, 'malformed', 'request body: the connection closed before the body was complete'));
+    const onCut = (): void => settle(consumer.cutEndsIt ? undefined : new Refusal(400, 'malformed', 'request body: the connection closed before the body was complete'));
     req.on('data', onData).on('end', onEnd).on('error', onCut).on('close', onCut);
   });
 }
@@ -59,6 +61,7 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
       chunks.push(chunk);
     },
     end() {},
+    cutEndsIt: false,
     timeout: { ms: BODY_DEADLINE_MS, restartOnChunk: false, refusal: () => new Refusal(408, 'timeout', `request body: not complete within ${BODY_DEADLINE_MS / 1_000} s`) },
   });
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
@@ -77,7 +80,8 @@ export interface LineStreamOptions {
  * Reads a body of lines (NDJSON: each line one JSON text, ending in "\n"), handing each to `take`
  * as soon as it is complete, so a body may stay open for as long as its sender has lines to send.
  * A Refusal thrown by `take` is refused naming the line; the lines before it were taken. Resolves
- * with the number of lines taken when the body ends (a last line without "\n" counts).
+ * with the number of lines taken when the body ends (a last line without "\n" counts), or when the
+ * connection closes first: the sender went away, and the line it was writing is dropped.
  */
 export async function readLines(req: IncomingMessage, options: LineStreamOptions, take: (line: string) => void): Promise<number> {
   const { limit, noun } = options;
@@ -117,6 +121,7 @@ export async function readLines(req: IncomingMessage, options: LineStreamOptions
     end() {
       if (partialSize > 0) takeLine(Buffer.concat(partial, partialSize).toString('utf8'));
     },
+    cutEndsIt: true,
     timeout: { ms: options.idleMs, restartOnChunk: true, refusal: () => new Refusal(408, 'idle', `${noun} stream: nothing sent for ${options.idleMs / 1_000} s`) },
   });
   return lines;

@@ -62,7 +62,8 @@ export function addReportRoutes(router: Router, deps: ReportRoutesDeps): { close
     } finally {
       openStreams--;
     }
-    res.writeHead(204).end();
+    // A stream the mesh cut (it closed, or gave up on a stream it thought stuck) has no one to answer.
+    if (req.complete) res.writeHead(204).end();
   });
 
   router.add('GET', '/v1/stats', (_req, res, query) => sendJson(res, 200, aggregator.view(statsQuery(query, aggregator.ttl))));

@@ -102,6 +102,34 @@ describe('POST /v1/reports as a stream (application/x-ndjson, a report a line)',
     expect(await heldInstances()).to.deep.equal(['1']);
   });
 
+  it('a stream its mesh cuts mid-report keeps the reports it finished, drops the cut one, and is not counted as refused', async () => {
+    const { req, answer } = openStream(control.url);
+    answer.catch(() => undefined); // no answer comes: the mesh went away
+    req.write(reportLine('i-1', 5));
+    await nextTaken();
+    req.write(reportLine('i-2', 5).slice(0, 100));
+    const refusedBefore = control.logger.lines.filter((l) => l.message === 'request refused').length;
+    req.destroy();
+    // Once two new streams are open (the cap is 2), the control plane is done with the cut one.
+    const opened: ReturnType<typeof openStream>[] = [];
+    for (let attempt = 0; opened.length < 2; attempt++) {
+      if (attempt > 50) throw new Error('the cut stream still holds its slot');
+      const next = openStream(control.url);
+      const arrived = nextTaken();
+      next.req.write(reportLine(`n-${opened.length}`, 1));
+      const first = await Promise.race([arrived.then(() => 'taken'), next.answer.then((a) => a.status)]);
+      if (first === 'taken') opened.push(next);
+    }
+    for (const { req: open, answer: done } of opened) {
+      open.end();
+      expect((await done).status).to.equal(204);
+    }
+    const metrics = await (await fetch(`${control.url}/metrics`)).text();
+    expect(metrics).to.not.match(/meshfetch_control_plane_rejects_total\{reason="malformed"\}/);
+    expect(control.logger.lines.filter((l) => l.message === 'request refused')).to.have.length(refusedBefore);
+    expect(taken).to.deep.equal(['i-1', 'n-0', 'n-1']);
+  });
+
   it('refuses a line that is not JSON, naming it', async () => {
     const { req, answer } = openStream(control.url);
     req.write('{"v": 2,\n');
