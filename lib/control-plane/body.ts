@@ -4,6 +4,9 @@ import { Refusal } from './http.ts';
 /** A request body not complete this long after its headers is refused (408): a client dribbling bytes holds nothing for good. */
 export const BODY_DEADLINE_MS = 30_000;
 
+const LF = 10;
+const CR = 13;
+
 interface Consumer {
   /** Takes each chunk as it arrives; a Refusal thrown here refuses the request. */
   readonly chunk: (chunk: Buffer) => void;
@@ -90,7 +93,7 @@ export async function readLines(req: IncomingMessage, options: LineStreamOptions
   let partial: Buffer[] = [];
   let partialSize = 0;
   const takeLine = (text: string): void => {
-    if (text.length === 0 || text === '\r') return;
+    if (text.length === 0) return;
     lines++;
     try {
       take(text);
@@ -98,15 +101,23 @@ export async function readLines(req: IncomingMessage, options: LineStreamOptions
       throw err instanceof Refusal ? err.within(`${noun} ${lines} on this stream`) : err;
     }
   };
+  /** Whether the start of a line kept so far ends in "\r": with "\n" after it, that "\r" is the line's end, not in it. */
+  const partialEndsInCr = (): boolean => {
+    const last = partial.at(-1);
+    return last !== undefined && last[last.length - 1] === CR;
+  };
   await consume(req, {
     chunk(chunk) {
       let start = 0;
-      for (let newline = chunk.indexOf(10); newline !== -1; newline = chunk.indexOf(10, start)) {
-        if (partialSize + newline - start > limit) throw tooLarge(`${noun} ${lines + 1} on this stream`, limit);
-        if (partialSize === 0) takeLine(chunk.toString('utf8', start, newline));
+      for (let newline = chunk.indexOf(LF); newline !== -1; newline = chunk.indexOf(LF, start)) {
+        // A line ends in "\n" or "\r\n"; the "\r" is not counted against the limit.
+        const cr = newline > start ? chunk[newline - 1] === CR : partialEndsInCr();
+        const size = partialSize + newline - start - (cr ? 1 : 0);
+        if (size > limit) throw tooLarge(`${noun} ${lines + 1} on this stream`, limit);
+        if (partialSize === 0) takeLine(chunk.toString('utf8', start, start + size));
         else {
           partial.push(chunk.subarray(start, newline));
-          const line = Buffer.concat(partial, partialSize + newline - start).toString('utf8');
+          const line = Buffer.concat(partial, size).toString('utf8');
           partial = [];
           partialSize = 0;
           takeLine(line);
@@ -115,11 +126,12 @@ export async function readLines(req: IncomingMessage, options: LineStreamOptions
       }
       if (start === chunk.length) return;
       partialSize += chunk.length - start;
-      if (partialSize > limit) throw tooLarge(`${noun} ${lines + 1} on this stream`, limit);
+      // One byte past the limit may be the "\r" of a "\r\n" still to come.
+      if (partialSize > limit + (chunk[chunk.length - 1] === CR ? 1 : 0)) throw tooLarge(`${noun} ${lines + 1} on this stream`, limit);
       partial.push(start === 0 ? chunk : chunk.subarray(start));
     },
     end() {
-      if (partialSize > 0) takeLine(Buffer.concat(partial, partialSize).toString('utf8'));
+      if (partialSize > 0) takeLine(Buffer.concat(partial, partialSize - (partialEndsInCr() ? 1 : 0)).toString('utf8'));
     },
     cutEndsIt: true,
     timeout: { ms: options.idleMs, restartOnChunk: true, refusal: () => new Refusal(408, 'idle', `${noun} stream: nothing sent for ${options.idleMs / 1_000} s`) },
