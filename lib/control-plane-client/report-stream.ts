@@ -11,7 +11,7 @@ export interface ReportStreamOptions {
   /** Milliseconds between reports. */
   readonly interval: number;
   readonly logger: Logger;
-  /** The age past which no more reports go on a stream (default REPORT_STREAM_MAX_AGE_MS). */
+  /** A stream carries the reports due within this span, one every `interval` (default REPORT_STREAM_MAX_AGE_MS). */
   readonly maxAge?: number;
 }
 
@@ -25,12 +25,13 @@ export interface ReportStreamOptions {
  */
 export class ReportStream {
   readonly #options: ReportStreamOptions;
-  readonly #maxAge: number;
+  /** The reports due within the max age: each stream carries this many and ends with the last. */
+  readonly #reportsPerStream: number;
   #stream: Stream | undefined;
 
   constructor(options: ReportStreamOptions) {
     this.#options = options;
-    this.#maxAge = options.maxAge ?? REPORT_STREAM_MAX_AGE_MS;
+    this.#reportsPerStream = Math.max(1, Math.ceil((options.maxAge ?? REPORT_STREAM_MAX_AGE_MS) / options.interval));
   }
 
   /** Writes one report (a JSON text on one line, ending in "\n"); returns at once. */
@@ -42,8 +43,9 @@ export class ReportStream {
     }
     stream ??= this.#open();
     stream.req.write(line);
-    // A stream ends with its last report: the next would find it maxAge old. It never idles open for nothing.
-    if (Date.now() - stream.openedAt + this.#options.interval >= this.#maxAge) this.#end(stream);
+    // A stream ends with its last report: the next would find it maxAge old. It never idles open for
+    // nothing. Counted in reports, not read off a clock: a clock stepped back would keep it open for good.
+    if (++stream.sent >= this.#reportsPerStream) this.#end(stream);
   }
 
   /** Cuts the open stream, if any: the control plane keeps the reports it has whole, and nothing of a cut one. */
@@ -58,7 +60,7 @@ export class ReportStream {
     let over = false;
     const stream: Stream = {
       req,
-      openedAt: Date.now(),
+      sent: 0,
       drop: (error) => {
         if (over) return;
         over = true;
@@ -69,13 +71,17 @@ export class ReportStream {
     };
     req.on('error', (err) => stream.drop(String(err)));
     req.on('response', (res) => {
-      if (res.statusCode === 204) {
+      // An answered stream takes no more reports: the next goes on a new one.
+      if (this.#stream === stream) this.#stream = undefined;
+      if (res.statusCode === 204 && req.writableEnded) {
         over = true;
-        if (this.#stream === stream) this.#stream = undefined;
         return void res.resume();
       }
-      // Refused (the message names the report and the problem), or not a control plane at all.
-      readSome(res, (text) => stream.drop(`report stream answered HTTP ${res.statusCode}: ${messageOf(text)}`));
+      // Refused (the message names the report and the problem), answered before its end, or not a
+      // control plane at all: read a little of why, for at most an interval, and close it.
+      const early = res.statusCode === 204 ? ' before its end' : '';
+      req.setTimeout(this.#options.interval, () => stream.drop(`report stream answered HTTP ${res.statusCode}${early}, and then nothing for ${this.#options.interval} ms`));
+      readSome(res, (text) => stream.drop(`report stream answered HTTP ${res.statusCode}${early}${text ? `: ${messageOf(text)}` : ''}`));
     });
     this.#stream = stream;
     return stream;
@@ -91,20 +97,25 @@ export class ReportStream {
 
 interface Stream {
   readonly req: ClientRequest;
-  readonly openedAt: number;
+  /** Reports written to it. */
+  sent: number;
   /** Ends it for good, logging why unless `error` is undefined (closed on purpose); a second call does nothing. */
   readonly drop: (error: string | undefined) => void;
 }
 
-/** The first 2 KiB or so of a response, to `done` when it ends or breaks off. */
+/** The first 2 KiB or so of a response, to `done` when it ends, breaks off or reaches that size (an answer that never ends is not read on). */
 function readSome(res: IncomingMessage, done: (text: string) => void): void {
   let text = '';
   res.setEncoding('utf8');
-  res.on('data', (chunk: string) => {
-    if (text.length < 2_048) text += chunk;
-  });
-  res.once('end', () => done(text));
-  res.once('error', () => done(text));
+  const onData = (chunk: string): void => {
+    text += chunk;
+    if (text.length >= 2_048) finish();
+  };
+  const finish = (): void => {
+    res.off('data', onData).off('end', finish).off('error', finish);
+    done(text);
+  };
+  res.on('data', onData).once('end', finish).once('error', finish);
 }
 
 /** The control plane's `{ error: { message } }`, or the start of whatever else came. */

@@ -67,6 +67,10 @@ describe('ReportStream (one replica, real sockets)', () => {
     await replica.server.close();
   });
 
+  /** Waits until the replica has no connection open (a cut stream's socket closes with an error: not a rejection here). */
+  const socketsClosed = async (): Promise<void> => {
+    while (replica.server.sockets.size > 0) await new Promise((resolve) => [...replica.server.sockets][0]!.once('close', resolve));
+  };
   const streamTo = (origin: string, interval: number, maxAge: number): ReportStream =>
     new ReportStream({ url: new URL('/v1/reports', origin), agent, interval, logger, maxAge });
 
@@ -138,7 +142,7 @@ describe('ReportStream (one replica, real sockets)', () => {
       if (index === 0) req.pause();
       return index === 0 ? 'ignore' : 'read';
     };
-    const stream = streamTo(replica.server.origin, 60_000, 600_000);
+    const stream = streamTo(replica.server.origin, 60_000, 1_000 * 60_000); // a stream long enough for every report below
     const big = `${JSON.stringify({ instance: 'big', pad: 'x'.repeat(256 * 1_024) })}\n`;
     // Bounded: socket buffers on loopback hold a few MiB, far below 400 of these.
     for (let i = 0; i < 400 && drops().length === 0; i++) {
@@ -160,6 +164,73 @@ describe('ReportStream (one replica, real sockets)', () => {
     expect(String((await dropped)?.error)).to.equal('report stream: no answer after its end');
     expect(replica.streams[0]).to.deep.include({ lines: ['r-0'], ended: true });
     while (replica.server.sockets.size > 0) await once([...replica.server.sockets][0]!, 'close');
+  });
+
+  it('counts its reports rather than reading a clock: a clock stepped back an hour does not keep a stream open past its reports', async () => {
+    const clock = FakeTimers.install({ toFake: ['Date'] });
+    try {
+      const stream = streamTo(replica.server.origin, 1_000, 3_000);
+      for (let i = 0; i < 4; i++) {
+        stream.send(line(`r-${i}`));
+        await replica.lines(i + 1);
+        clock.setSystemTime(Date.now() - 3_600_000);
+      }
+      expect(replica.streams.map((s) => s.lines)).to.deep.equal([['r-0', 'r-1', 'r-2'], ['r-3']]);
+      stream.close();
+    } finally {
+      clock.uninstall();
+    }
+  });
+
+  it('a replica that answers 204 before the stream ends: that stream is closed, not left open, and the next report goes on a new one', async () => {
+    replica.answerAtEnd = false;
+    replica.behave = (_req, res) => {
+      res.writeHead(204).end();
+      return 'read';
+    };
+    const stream = streamTo(replica.server.origin, 60_000, 600_000);
+    for (let i = 0; i < 3; i++) {
+      const dropped = logger.next('stats report dropped');
+      stream.send(line(`r-${i}`));
+      expect(String((await dropped)?.error)).to.equal('report stream answered HTTP 204 before its end');
+      await replica.lines(i + 1);
+      await socketsClosed();
+    }
+    expect(replica.streams.map((s) => s.lines)).to.deep.equal([['r-0'], ['r-1'], ['r-2']]);
+    stream.close();
+  });
+
+  it('a replica that answers with something else and never ends it: the stream is closed after the first 2 KiB of it, logged with its start', async () => {
+    replica.answerAtEnd = false;
+    replica.behave = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.write(`<html>${'x'.repeat(4_096)}`);
+      return 'read';
+    };
+    const stream = streamTo(replica.server.origin, 60_000, 600_000);
+    const dropped = logger.next('stats report dropped');
+    stream.send(line('r-0'));
+    expect(String((await dropped)?.error)).to.match(/^report stream answered HTTP 200: <html>x{194}$/);
+    await socketsClosed();
+    stream.send(line('r-1'));
+    await replica.lines(2);
+    expect(replica.streams.map((s) => s.lines)).to.deep.equal([['r-0'], ['r-1']]);
+    stream.close();
+  });
+
+  it('a replica that answers, sends a little and then nothing: the stream is closed an interval later, and logged', async () => {
+    replica.answerAtEnd = false;
+    replica.behave = (_req, res) => {
+      res.writeHead(500);
+      res.write('starting');
+      return 'read';
+    };
+    const stream = streamTo(replica.server.origin, 50, 600_000);
+    const dropped = logger.next('stats report dropped');
+    stream.send(line('r-0'));
+    expect(String((await dropped)?.error)).to.equal('report stream answered HTTP 500, and then nothing for 50 ms');
+    await socketsClosed();
+    stream.close();
   });
 
   it('close() cuts the open stream: the replica sees it end without its end, and nothing is logged', async () => {
