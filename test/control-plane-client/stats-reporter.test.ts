@@ -4,6 +4,7 @@ import FakeTimers from '@sinonjs/fake-timers';
 import { StatsReporter } from '../../lib/control-plane-client/stats-reporter.ts';
 import { createLogger } from '../../lib/log.ts';
 import { createMesh } from '../../lib/index.ts';
+import { generateCerts } from '../helpers/certs.ts';
 import { RecordingLogger, startTestControlPlane } from '../helpers/control-plane.ts';
 import type { MeshStatsSnapshot } from '../../lib/telemetry/stats.ts';
 import { startServer } from '../helpers/server.ts';
@@ -132,6 +133,38 @@ describe('reportInterval off (a real control plane)', () => {
       expect(meshes[0]!.settings.reportInterval).to.equal(undefined);
     } finally {
       await Promise.all(meshes.map((m) => m.close()));
+      await control.close();
+    }
+  });
+});
+
+describe('StatsReporter over mTLS (a real control plane that requires client certificates)', () => {
+  it('streams its reports with its client certificate; a reporter without one has each report refused at the handshake, dropped and logged', async () => {
+    const certs = await generateCerts();
+    const control = await startTestControlPlane({ apiVersion: 'meshfetch/v1', services: {} }, { logLevel: 'debug', tls: { cert: certs.server.cert, key: certs.server.key, ca: certs.ca } });
+    const logger = new RecordingLogger();
+    const anonymousLogger = new RecordingLogger();
+    const url = [new URL(control.url)];
+    // The default 10 s interval, so that three reports are lines of one stream; the timers are fake and never fire: each report is sent by hand.
+    const clock = FakeTimers.install({ toFake: ['setInterval', 'clearInterval'] });
+    const reporter = new StatsReporter({ controlPlanes: url, instance: 'i-1', interval: 10_000, snapshot, tls: { cert: certs.client.cert, key: certs.client.key, ca: certs.ca }, logger });
+    const anonymous = new StatsReporter({ controlPlanes: url, instance: 'i-2', interval: 10_000, snapshot, tls: { ca: certs.ca }, logger: anonymousLogger });
+    try {
+      const taken: unknown[] = [];
+      for (let i = 0; i < 3; i++) {
+        const next = control.logger.next('stats report');
+        reporter.send();
+        taken.push((await next)?.instance);
+      }
+      expect(taken).to.deep.equal(['i-1', 'i-1', 'i-1']);
+      const dropped = anonymousLogger.next('stats report dropped');
+      anonymous.send();
+      expect(String((await dropped)?.error)).to.match(/ECONNRESET|socket hang up|alert|certificate/i);
+      expect(logger.lines.filter((l) => l.message === 'stats report dropped')).to.deep.equal([]);
+    } finally {
+      reporter.close();
+      anonymous.close();
+      clock.uninstall();
       await control.close();
     }
   });
