@@ -170,6 +170,48 @@ describe('POST /v1/reports as a stream (application/x-ndjson, a report a line)',
     expect(taken).to.deep.equal(['i-1', 'i-1', 'i-4']);
   });
 
+  it('frees a stream\'s slot however it ends: cut by the mesh, or refused', async () => {
+    const cut = openStream(control.url);
+    const refused = openStream(control.url);
+    cut.answer.catch(() => undefined); // the mesh cuts it: no answer comes
+    for (const { req } of [cut, refused]) {
+      const arrived = nextTaken();
+      req.write(reportLine('i-1', 1));
+      await arrived;
+    }
+    const gone = control.logger.next('request refused'); // the cut stream, as the control plane sees it
+    cut.req.destroy();
+    await gone;
+    refused.req.write('not json\n');
+    expect((await refused.answer).status).to.equal(400);
+    const streams = [openStream(control.url), openStream(control.url)];
+    for (const [i, { req }] of streams.entries()) req.end(reportLine(`i-${i + 2}`, 1));
+    expect(await Promise.all(streams.map(async ({ answer }) => (await answer).status))).to.deep.equal([204, 204]);
+    expect(taken).to.deep.equal(['i-1', 'i-1', 'i-2', 'i-3']);
+  });
+
+  it('keeps the connection of requests answered with their bodies read: a report and a read pipelined, then another read', async () => {
+    const { port } = new URL(control.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    let text = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+    /** Waits until `count` answers to GET /healthz have come. */
+    const healthAnswers = async (count: number): Promise<void> => {
+      for (let reads = 0; (text.match(/"status":"ok"/g) ?? []).length < count; reads++) {
+        if (reads > 100 || socket.destroyed) throw new Error(`not answered: ${text}`);
+        await once(socket, 'data');
+      }
+    };
+    const body = reportLine('i-1', 1);
+    const health = 'GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n';
+    socket.write(`POST /v1/reports HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}${health}`);
+    await healthAnswers(1);
+    socket.write(health);
+    await healthAnswers(2);
+    expect(text.match(/HTTP\/1\.1 \d+/g)).to.deep.equal(['HTTP/1.1 204', 'HTTP/1.1 200', 'HTTP/1.1 200']);
+    socket.destroy();
+  });
+
   it('still takes one report as a JSON body (application/json)', async () => {
     const res = await fetch(`${control.url}/v1/reports`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: reportLine('i-9', 2) });
     expect(res.status).to.equal(204);
@@ -206,6 +248,25 @@ describe('POST /v1/reports as a stream (application/x-ndjson, a report a line)',
       const cut = await answer;
       expect([cut.status, cut.error?.reason, cut.error?.message]).to.deep.equal([408, 'idle', `report stream: nothing sent for ${REPORT_STREAM_IDLE_MS / 1_000} s`]);
       expect(taken).to.deep.equal(['i-0', 'i-1', 'i-2']);
+    });
+
+    it('leaves no timer behind once a stream ends, is refused or is cut', async () => {
+      const ended = openStream(control.url);
+      ended.req.end(reportLine('i-1', 1));
+      expect((await ended.answer).status).to.equal(204);
+      expect(clock.countTimers()).to.equal(0);
+      const refused = openStream(control.url);
+      refused.req.write('not json\n');
+      expect((await refused.answer).status).to.equal(400);
+      expect(clock.countTimers()).to.equal(0);
+      const cut = openStream(control.url);
+      cut.answer.catch(() => undefined);
+      cut.req.write(reportLine('i-2', 1));
+      await nextTaken();
+      const gone = control.logger.next('request refused'); // the cut stream, as the control plane sees it
+      cut.req.destroy();
+      await gone;
+      expect(clock.countTimers()).to.equal(0);
     });
 
     it(`refuses a document body not complete within ${BODY_DEADLINE_MS / 1_000} s (408): the server has no whole-request timeout any more`, async () => {
