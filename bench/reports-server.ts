@@ -35,9 +35,13 @@ const streamBaseline = createServer({ requestTimeout: 0 }, (req, res) => {
   req.on('data', (chunk: Buffer) => {
     let start = 0;
     for (let newline = chunk.indexOf(10); newline !== -1; newline = chunk.indexOf(10, start)) {
-      partial.push(chunk.subarray(start, newline));
-      JSON.parse(Buffer.concat(partial).toString('utf8'));
-      partial = [];
+      // A line whole in its chunk is decoded in place, as the control plane does; one across chunks is put together first.
+      if (partial.length === 0) JSON.parse(chunk.toString('utf8', start, newline));
+      else {
+        partial.push(chunk.subarray(start, newline));
+        JSON.parse(Buffer.concat(partial).toString('utf8'));
+        partial = [];
+      }
       start = newline + 1;
     }
     if (start < chunk.length) partial.push(chunk.subarray(start));

@@ -41,6 +41,8 @@ const spread = (shares: readonly number[]): string => shares.map((share) => `${(
 const INSTANCES = 1_000;
 const EDGES = 20;
 const PERIOD_MS = 10_000;
+/** The reports a mesh's stream carries at the default interval (6). */
+const REPORTS_PER_STREAM = REPORT_STREAM_MAX_AGE_MS / PERIOD_MS;
 
 /** A mesh's figures after realistic traffic on `EDGES` routes, through the real StatsCollector. */
 function trafficSnapshot(events: MeshEvents, collector: StatsCollector, calls: number): ReturnType<StatsCollector['snapshot']> {
@@ -87,7 +89,7 @@ function perRequest(url: string, bodies: readonly string[]): Sender {
  */
 function streamed(url: string, bodies: readonly string[], gap: number): Sender {
   const logger = createLogger('silent');
-  const maxAge = (REPORT_STREAM_MAX_AGE_MS / PERIOD_MS) * gap;
+  const maxAge = REPORTS_PER_STREAM * gap;
   const agents = bodies.map(() => new HttpAgent({ keepAlive: true }));
   const streams = agents.map((agent) => new ReportStream({ url: new URL(url), agent, interval: gap, logger, maxAge }));
   const lines = bodies.map((body) => `${body}\n`);
@@ -130,18 +132,30 @@ export async function runReportsBench(options: { quick: boolean }, log: (line: s
   const agent = new Agent({ connections: 1 });
   const gap = 3 * period;
   const targets = [
-    { name: 'baseline: a stream per instance, JSON.parse per line', sender: streamed(ready.streamBaseline, bodies, gap), cpu: [] as number[] },
-    { name: 'meshfetch control plane (streams, as meshes send)', sender: streamed(`${ready.controlPlane}/v1/reports`, bodies, gap), cpu: [] as number[] },
-    { name: 'baseline: a request per report, read + JSON.parse + 204', sender: perRequest(`${ready.baseline}/`, bodies), cpu: [] as number[] },
+    { name: 'baseline: a stream per instance, JSON.parse per line', sender: streamed(ready.streamBaseline, bodies, gap), streams: true, cpu: [] as number[] },
+    { name: 'meshfetch control plane (streams, as meshes send)', sender: streamed(`${ready.controlPlane}/v1/reports`, bodies, gap), streams: true, cpu: [] as number[] },
+    { name: 'baseline: a request per report, read + JSON.parse + 204', sender: perRequest(`${ready.baseline}/`, bodies), streams: false, cpu: [] as number[] },
   ];
   const [, controlPlane] = targets as [(typeof targets)[0], (typeof targets)[0]];
+  /**
+   * Every instance reports to `t`; to a stream server instance i reports 1 + i % 6 times, so that
+   * from then on a sixth of the streams end, are answered and open anew in every period, as meshes'
+   * streams, begun at different times, do in life. (Begun together, they would all end in one
+   * period, which the median leaves out, or none in a run too short.)
+   */
+  const warmUp = async (t: (typeof targets)[0]): Promise<void> => {
+    for (let report = 0; report < (t.streams ? REPORTS_PER_STREAM : 1); report++) {
+      const staggered: Sender = { send: (i) => (i % REPORTS_PER_STREAM >= report ? t.sender.send(i) : undefined), close() {} };
+      await sendSpread(staggered, bodies.length, 2_000);
+    }
+  };
   const atStart = await usage();
   try {
-    // Warm-up: every instance reports once to the control plane, so it holds 1,000 × 20 edges from
-    // the start, and then to each baseline, so that all have their 1,000 connections open.
-    await sendSpread(controlPlane.sender, bodies.length, 2_000);
+    // Warm-up: every instance reports to the control plane, so it holds 1,000 × 20 edges from the
+    // start, and then to each baseline, so that all have their 1,000 connections open.
+    await warmUp(controlPlane);
     const warm = await usage();
-    for (const t of targets) if (t !== controlPlane) await sendSpread(t.sender, bodies.length, 2_000);
+    for (const t of targets) if (t !== controlPlane) await warmUp(t);
     for (let round = 0; round < periods; round++) {
       for (const t of round % 2 ? [...targets].reverse() : targets) {
         log(`reports: ${t.name}, ${sent} reports over ${period / 1_000} s`);
