@@ -2,12 +2,16 @@ import { request as httpRequest } from 'node:http';
 import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Logger } from '../log.ts';
+import type { TlsPem } from '../tls/material.ts';
+import { certificateNow } from './post-json.ts';
 import { REPORT_STREAM_MAX_AGE_MS, REPORT_STREAM_TYPE } from '../telemetry/report.ts';
 
 export interface ReportStreamOptions {
   /** POST /v1/reports on one replica. */
   readonly url: URL;
   readonly agent: Agent;
+  /** The mesh's client certificate over HTTPS (live material: read as each stream opens). */
+  readonly tls?: TlsPem | undefined;
   /** Milliseconds between reports. */
   readonly interval: number;
   readonly logger: Logger;
@@ -41,7 +45,12 @@ export class ReportStream {
       stream.drop('the replica has not taken the previous report');
       stream = undefined;
     }
-    stream ??= this.#open();
+    try {
+      stream ??= this.#open();
+    } catch (err) {
+      // Node throws at once for TLS material it cannot use. Called from a timer: this report is dropped like any other.
+      return this.#options.logger.debug('stats report dropped', { controlPlane: this.#options.url.origin, error: String(err) });
+    }
     stream.req.write(line);
     // A stream ends with its last report: the next would find it maxAge old. It never idles open for
     // nothing. Counted in reports, not read off a clock: a clock stepped back would keep it open for good.
@@ -54,9 +63,9 @@ export class ReportStream {
   }
 
   #open(): Stream {
-    const { url, agent, logger } = this.#options;
+    const { url, agent, tls, logger } = this.#options;
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send(url, { method: 'POST', agent, headers: { 'content-type': REPORT_STREAM_TYPE } });
+    const req = send(url, { method: 'POST', agent, ...certificateNow(url, tls ?? {}), headers: { 'content-type': REPORT_STREAM_TYPE } });
     let over = false;
     const stream: Stream = {
       req,

@@ -19,6 +19,7 @@ export class RevisionReporter {
   #url: URL;
   readonly #identity: { service: string; instance: string };
   readonly #logger: Logger;
+  readonly #tls: TlsPem;
   readonly #agent: HttpAgent;
   #latest: RevisionReport | undefined;
   #delivered = true;
@@ -28,7 +29,8 @@ export class RevisionReporter {
     this.#url = controlPlaneUrl(controlPlane, '/v1/clients/report');
     this.#identity = identity;
     this.#logger = logger;
-    this.#agent = controlPlaneAgent(controlPlane, tls);
+    this.#tls = tls;
+    this.#agent = controlPlaneAgent(controlPlane);
   }
 
   /** Reports go to this control plane replica from now on (the one the watch is on). */
@@ -71,6 +73,6 @@ export class RevisionReporter {
   }
 
   #post(body: object): Promise<void> {
-    return postJson(this.#url, this.#agent, JSON.stringify(body));
+    return postJson(this.#url, this.#agent, this.#tls, JSON.stringify(body));
   }
 }

@@ -34,9 +34,9 @@ export class StatsReporter {
 
   constructor(options: StatsReporterOptions) {
     this.#options = options;
-    this.#agent = controlPlaneAgent(options.controlPlanes[0]!, options.tls);
-    const { interval, logger } = options;
-    this.#streams = options.controlPlanes.map((replica) => new ReportStream({ url: controlPlaneUrl(replica, '/v1/reports'), agent: this.#agent, interval, logger }));
+    this.#agent = controlPlaneAgent(options.controlPlanes[0]!);
+    const { interval, logger, tls } = options;
+    this.#streams = options.controlPlanes.map((replica) => new ReportStream({ url: controlPlaneUrl(replica, '/v1/reports'), agent: this.#agent, tls, interval, logger }));
     this.#timer = setInterval(() => this.send(), interval);
     this.#timer.unref();
   }

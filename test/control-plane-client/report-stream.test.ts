@@ -1,10 +1,12 @@
 import { expect } from 'chai';
 import { EventEmitter, once } from 'node:events';
 import { Agent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import FakeTimers from '@sinonjs/fake-timers';
 import { ReportStream } from '../../lib/control-plane-client/report-stream.ts';
 import { REPORT_STREAM_TYPE, REPORT_VERSION } from '../../lib/telemetry/report.ts';
+import { generateCerts } from '../helpers/certs.ts';
 import { RecordingLogger, startTestControlPlane } from '../helpers/control-plane.ts';
 import { startServer } from '../helpers/server.ts';
 import type { TestServer } from '../helpers/server.ts';
@@ -231,6 +233,21 @@ describe('ReportStream (one replica, real sockets)', () => {
     expect(String((await dropped)?.error)).to.equal('report stream answered HTTP 500, and then nothing for 50 ms');
     await socketsClosed();
     stream.close();
+  });
+
+  it('TLS material Node cannot use (a key that is not the certificate\'s): the report is dropped and logged, nothing thrown out of send()', async () => {
+    const [a, b] = await Promise.all([generateCerts(), generateCerts()]);
+    const tls = { cert: a.client.cert, key: b.client.key, ca: a.ca };
+    const mismatched = new HttpsAgent({ keepAlive: true, ...tls });
+    try {
+      const stream = new ReportStream({ url: new URL('https://127.0.0.1:9/v1/reports'), agent: mismatched, tls, interval: 60_000, logger });
+      stream.send(line('r-0'));
+      expect(drops()).to.have.length(1);
+      expect(drops()[0]).to.match(/key values mismatch/);
+      stream.close();
+    } finally {
+      mismatched.destroy();
+    }
   });
 
   it('close() cuts the open stream: the replica sees it end without its end, and nothing is logged', async () => {

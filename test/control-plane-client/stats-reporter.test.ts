@@ -168,4 +168,25 @@ describe('StatsReporter over mTLS (a real control plane that requires client cer
       await control.close();
     }
   });
+
+  it('presents the certificate as it is at each new connection: after a rotation, the next stream carries the new one', async () => {
+    const [certs, foreign] = await Promise.all([generateCerts(), generateCerts({ caName: 'another CA' })]);
+    const control = await startTestControlPlane({ apiVersion: 'meshfetch/v1', services: {} }, { logLevel: 'debug', tls: { cert: certs.server.cert, key: certs.server.key, ca: certs.ca } });
+    const logger = new RecordingLogger();
+    // Live material, as a mesh's certificate watcher gives it: read at each use, replaced at each rotation.
+    const tls = { cert: foreign.client.cert, key: foreign.client.key, ca: certs.ca };
+    const reporter = new StatsReporter({ controlPlanes: [new URL(control.url)], instance: 'i-1', interval: 3_600_000, snapshot, tls, logger });
+    try {
+      const dropped = logger.next('stats report dropped');
+      reporter.send();
+      expect(String((await dropped)?.error)).to.match(/ECONNRESET|socket hang up|alert|certificate/i);
+      Object.assign(tls, { cert: certs.client.cert, key: certs.client.key });
+      const taken = control.logger.next('stats report');
+      reporter.send();
+      expect((await taken)?.instance).to.equal('i-1');
+    } finally {
+      reporter.close();
+      await control.close();
+    }
+  });
 });
