@@ -80,7 +80,7 @@ export interface LineStreamOptions {
 }
 
 /**
- * Reads a body of lines (NDJSON: each line one JSON text, ending in "\n"), handing each to `take`
+ * Reads a body of lines (NDJSON: each line one JSON text, ending in "\n" or "\r\n"), handing each to `take`
  * as soon as it is complete, so a body may stay open for as long as its sender has lines to send.
  * A Refusal thrown by `take` is refused naming the line; the lines before it were taken. Resolves
  * with the number of lines taken when the body ends (a last line without "\n" counts), or when the
