@@ -8,13 +8,16 @@ const LF = 10;
 const CR = 13;
 
 interface Consumer {
-  /** Takes each chunk as it arrives; a Refusal thrown here refuses the request. */
-  readonly chunk: (chunk: Buffer) => void;
+  /** Takes each chunk as it arrives, returning whether it completed a part (which restarts a silence limit); a Refusal thrown here refuses the request. */
+  readonly chunk: (chunk: Buffer) => boolean;
   readonly end: () => void;
   /** A connection that closes before the end is refused, unless the body is a stream of whole parts, where it only ends it. */
   readonly cutEndsIt: boolean;
-  /** The timer: a deadline for the whole body, or a limit on silence that every chunk restarts. */
-  readonly timeout: { readonly ms: number; readonly restartOnChunk: boolean; readonly refusal: () => Refusal };
+  /**
+   * The timer: a deadline for the whole body, or a limit on silence that each completed part
+   * restarts. Not each chunk: a sender dribbling a byte now and then would hold the stream for good.
+   */
+  readonly timeout: { readonly ms: number; readonly restartOnPart: boolean; readonly refusal: () => Refusal };
 }
 
 /**
@@ -32,9 +35,8 @@ function consume(req: IncomingMessage, consumer: Consumer): Promise<void> {
       else reject(error);
     };
     const onData = (chunk: Buffer): void => {
-      if (consumer.timeout.restartOnChunk) timer.refresh();
       try {
-        consumer.chunk(chunk);
+        if (consumer.chunk(chunk) && consumer.timeout.restartOnPart) timer.refresh();
       } catch (err) {
         settle(err);
       }
@@ -62,10 +64,11 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
       size += chunk.length;
       if (size > limit) throw tooLarge('request body', limit);
       chunks.push(chunk);
+      return false;
     },
     end() {},
     cutEndsIt: false,
-    timeout: { ms: BODY_DEADLINE_MS, restartOnChunk: false, refusal: () => new Refusal(408, 'timeout', `request body: not complete within ${BODY_DEADLINE_MS / 1_000} s`) },
+    timeout: { ms: BODY_DEADLINE_MS, restartOnPart: false, refusal: () => new Refusal(408, 'timeout', `request body: not complete within ${BODY_DEADLINE_MS / 1_000} s`) },
   });
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
@@ -73,7 +76,7 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
 export interface LineStreamOptions {
   /** The most bytes a line may have; a longer one is refused (413) as soon as it passes the limit. */
   readonly limit: number;
-  /** A body silent this long between chunks is refused (408). */
+  /** A body that completes no line this long (since its start or its last line) is refused (408): bytes that end no line do not count. */
   readonly idleMs: number;
   /** What one line is, in messages: `report` gives "report 3 on this stream: …". */
   readonly noun: string;
@@ -108,6 +111,7 @@ export async function readLines(req: IncomingMessage, options: LineStreamOptions
   };
   await consume(req, {
     chunk(chunk) {
+      const before = lines;
       let start = 0;
       for (let newline = chunk.indexOf(LF); newline !== -1; newline = chunk.indexOf(LF, start)) {
         // A line ends in "\n" or "\r\n"; the "\r" is not counted against the limit.
@@ -124,17 +128,18 @@ export async function readLines(req: IncomingMessage, options: LineStreamOptions
         }
         start = newline + 1;
       }
-      if (start === chunk.length) return;
+      if (start === chunk.length) return lines > before;
       partialSize += chunk.length - start;
       // One byte past the limit may be the "\r" of a "\r\n" still to come.
       if (partialSize > limit + (chunk[chunk.length - 1] === CR ? 1 : 0)) throw tooLarge(`${noun} ${lines + 1} on this stream`, limit);
       partial.push(start === 0 ? chunk : chunk.subarray(start));
+      return lines > before;
     },
     end() {
       if (partialSize > 0) takeLine(Buffer.concat(partial, partialSize - (partialEndsInCr() ? 1 : 0)).toString('utf8'));
     },
     cutEndsIt: true,
-    timeout: { ms: options.idleMs, restartOnChunk: true, refusal: () => new Refusal(408, 'idle', `${noun} stream: nothing sent for ${options.idleMs / 1_000} s`) },
+    timeout: { ms: options.idleMs, restartOnPart: true, refusal: () => new Refusal(408, 'idle', `${noun} stream: no ${noun} for ${options.idleMs / 1_000} s`) },
   });
   return lines;
 }

@@ -20,7 +20,7 @@ export const MAX_REPORT_BYTES = 512 * 1_024;
 export const REPORT_STREAM_TYPE = 'application/x-ndjson';
 /** A mesh ends its stream with the last report due before it is this old, and opens a new one for the next. */
 export const REPORT_STREAM_MAX_AGE_MS = 60_000;
-/** The control plane cuts a stream that sends nothing this long: a mesh's streams are never this quiet. */
+/** The control plane cuts a stream that completes no report this long: a mesh's streams are never this quiet, and bytes that end no report do not hold one open. */
 export const REPORT_STREAM_IDLE_MS = 2 * REPORT_STREAM_MAX_AGE_MS;
 /** The most JSON an edge takes besides its latency: names escaped at worst, nine counts of 13 digits, keys. */
 const edgeBytes = (edge: EdgeReport): number => 6 * (edge[0].length + edge[1].length) + 200 + (edge[13]?.length ?? 0);

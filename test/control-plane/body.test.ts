@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
+import FakeTimers from '@sinonjs/fake-timers';
 import { readLines } from '../../lib/control-plane/body.ts';
 import type { Refusal } from '../../lib/control-plane/http.ts';
 
@@ -46,4 +47,52 @@ describe('readLines (NDJSON framing, chunk by chunk)', () => {
       expect(await linesOf(chunks)).to.deep.equal(expected);
     });
   }
+});
+
+describe('readLines: the silence limit (fake timers)', () => {
+  let clock: ReturnType<typeof FakeTimers.install>;
+  beforeEach(() => {
+    clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout'] });
+  });
+  afterEach(() => clock.uninstall());
+  const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+  it('counts from the last whole line, not the last byte: a line dribbled a byte at a time holds a stream no longer than silence', async () => {
+    const lines: string[] = [];
+    const body = new Readable({ read() {} });
+    let outcome: string | undefined;
+    void readLines(body as unknown as IncomingMessage, { limit: LIMIT, idleMs: 120_000, noun: 'report' }, (line) => lines.push(line)).then(
+      (count) => (outcome = `ended after ${count}`),
+      (err: Refusal) => (outcome = `${err.status} ${err.message}`),
+    );
+    body.push('"a"\n');
+    await turn();
+    // Three bytes of the next line, 100 s apart: none of them ends a line.
+    for (let i = 0; i < 3; i++) {
+      clock.tick(100_000);
+      body.push('x');
+      await turn();
+      if (outcome !== undefined) break;
+    }
+    expect([lines, outcome]).to.deep.equal([['"a"'], '408 report stream: no report for 120 s']);
+  });
+
+  it('a stream whose lines keep coming is never cut', async () => {
+    const lines: string[] = [];
+    const body = new Readable({ read() {} });
+    let outcome: string | undefined;
+    const reading = readLines(body as unknown as IncomingMessage, { limit: LIMIT, idleMs: 120_000, noun: 'report' }, (line) => lines.push(line)).then(
+      (count) => (outcome = `ended after ${count}`),
+      (err: Refusal) => (outcome = `${err.status} ${err.message}`),
+    );
+    for (let i = 0; i < 5; i++) {
+      clock.tick(100_000);
+      body.push(`"${i}"\n`);
+      await turn();
+    }
+    expect(outcome).to.equal(undefined);
+    body.push(null);
+    await reading;
+    expect([lines.length, outcome]).to.deep.equal([5, 'ended after 5']);
+  });
 });

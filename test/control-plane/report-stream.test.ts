@@ -228,7 +228,7 @@ describe('POST /v1/reports as a stream (application/x-ndjson, a report a line)',
       }
     };
 
-    it(`cuts a stream that sends nothing for ${REPORT_STREAM_IDLE_MS / 1_000} s (408); each report restarts the count`, async () => {
+    it(`cuts a stream that completes no report for ${REPORT_STREAM_IDLE_MS / 1_000} s (408); each report restarts the count`, async () => {
       const { req, answer } = openStream(control.url);
       let got: Answer | undefined;
       void answer.then((a) => (got = a));
@@ -242,7 +242,7 @@ describe('POST /v1/reports as a stream (application/x-ndjson, a report a line)',
       expect(got).to.equal(undefined);
       clock.tick(REPORT_STREAM_IDLE_MS);
       const cut = await answer;
-      expect([cut.status, cut.error?.reason, cut.error?.message]).to.deep.equal([408, 'idle', `report stream: nothing sent for ${REPORT_STREAM_IDLE_MS / 1_000} s`]);
+      expect([cut.status, cut.error?.reason, cut.error?.message]).to.deep.equal([408, 'idle', `report stream: no report for ${REPORT_STREAM_IDLE_MS / 1_000} s`]);
       expect(taken).to.deep.equal(['i-0', 'i-1', 'i-2']);
     });
 
