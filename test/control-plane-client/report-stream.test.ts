@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import { EventEmitter, once } from 'node:events';
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import { createServer as createNetServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import FakeTimers from '@sinonjs/fake-timers';
 import { ReportStream } from '../../lib/control-plane-client/report-stream.ts';
@@ -247,6 +249,31 @@ describe('ReportStream (one replica, real sockets)', () => {
       stream.close();
     } finally {
       mismatched.destroy();
+    }
+  });
+
+  it('a replica slow to connect (a TLS handshake never answered): the report waits on it, and when the next is due that stream is cut and a new one opened', async () => {
+    const held = new Set<Socket>();
+    const silent = createNetServer((socket) => held.add(socket.on('close', () => held.delete(socket))));
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const tlsAgent = new HttpsAgent({ keepAlive: true });
+    try {
+      const url = new URL(`https://127.0.0.1:${(silent.address() as AddressInfo).port}/v1/reports`);
+      const stream = new ReportStream({ url, agent: tlsAgent, interval: 60_000, maxAge: 600_000, logger });
+      stream.send(line('r-0'));
+      while (held.size < 1) await once(silent, 'connection');
+      const first = [...held][0]!;
+      const firstClosed = new Promise((resolve) => first.once('close', resolve));
+      stream.send(line('r-1'));
+      expect(drops()).to.deep.equal(['the replica has not taken the previous report']);
+      await firstClosed;
+      while (held.size < 1) await once(silent, 'connection'); // the new stream's connection
+      stream.close();
+    } finally {
+      tlsAgent.destroy();
+      for (const socket of held) socket.destroy();
+      silent.close();
     }
   });
 
