@@ -41,7 +41,7 @@ const spread = (shares: readonly number[]): string => shares.map((share) => `${(
 const INSTANCES = 1_000;
 const EDGES = 20;
 const PERIOD_MS = 10_000;
-/** The reports a mesh's stream carries at the default interval (6). */
+/** The reports a mesh's stream carries at the default interval (30). */
 const REPORTS_PER_STREAM = REPORT_STREAM_MAX_AGE_MS / PERIOD_MS;
 
 /** A mesh's figures after realistic traffic on `EDGES` routes, through the real StatsCollector. */
@@ -85,7 +85,7 @@ function perRequest(url: string, bodies: readonly string[]): Sender {
  * Each instance's reports as lines of its stream, with the real ReportStream and an agent of its
  * own, as each mesh has. An instance reports to a server every `gap` ms (the period times the
  * servers taking turns), and a stream carries as many reports as the default 10 s interval puts
- * on one (6), so each server answers as often per report as it would in life.
+ * on one (30), so each server answers as often per report as it would in life.
  */
 function streamed(url: string, bodies: readonly string[], gap: number): Sender {
   const logger = createLogger('silent');
@@ -138,15 +138,16 @@ export async function runReportsBench(options: { quick: boolean }, log: (line: s
   ];
   const [, controlPlane] = targets as [(typeof targets)[0], (typeof targets)[0]];
   /**
-   * Every instance reports to `t`; to a stream server instance i reports 1 + i % 6 times, so that
-   * from then on a sixth of the streams end, are answered and open anew in every period, as meshes'
+   * Every instance reports to `t`; to a stream server instance i reports 1 + i % 30 times (the
+   * first pass over 2 s, the rest faster: CPU is not measured yet), so that from then on a
+   * thirtieth of the streams end, are answered and open anew in every period, as meshes'
    * streams, begun at different times, do in life. (Begun together, they would all end in one
    * period, which the median leaves out, or none in a run too short.)
    */
   const warmUp = async (t: (typeof targets)[0]): Promise<void> => {
     for (let report = 0; report < (t.streams ? REPORTS_PER_STREAM : 1); report++) {
       const staggered: Sender = { send: (i) => (i % REPORTS_PER_STREAM >= report ? t.sender.send(i) : undefined), close() {} };
-      await sendSpread(staggered, bodies.length, 2_000);
+      await sendSpread(staggered, bodies.length, report === 0 ? 2_000 : 300);
     }
   };
   const atStart = await usage();

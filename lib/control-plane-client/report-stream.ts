@@ -4,7 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Logger } from '../log.ts';
 import type { TlsPem } from '../tls/material.ts';
 import { certificateNow } from './post-json.ts';
-import { REPORT_STREAM_MAX_AGE_MS, REPORT_STREAM_TYPE } from '../telemetry/report.ts';
+import { REPORT_STREAM_LONGEST_INTERVAL_MS, REPORT_STREAM_MAX_AGE_MS, REPORT_STREAM_TYPE } from '../telemetry/report.ts';
 
 export interface ReportStreamOptions {
   /** POST /v1/reports on one replica. */
@@ -21,8 +21,9 @@ export interface ReportStreamOptions {
 
 /**
  * One replica's stream of reports: a chunked POST that carries one report per line and stays open
- * for the reports due within REPORT_STREAM_MAX_AGE_MS, so that the control plane answers once a
- * minute rather than once a report. A report is written and forgotten: one that cannot go (the
+ * for the reports due within REPORT_STREAM_MAX_AGE_MS, so that the control plane answers once every
+ * five minutes rather than once a report (a mesh reporting less often than once a minute sends each
+ * report alone: the control plane cuts a stream quiet for two). A report is written and forgotten: one that cannot go (the
  * stream broke, or the replica refused it) is dropped and logged, and the next opens a new stream.
  * A replica that has not taken the previous report by the time the next is due is not reading:
  * that stream is cut and the report goes on a new one, so nothing piles up behind a stuck replica.
@@ -35,7 +36,7 @@ export class ReportStream {
 
   constructor(options: ReportStreamOptions) {
     this.#options = options;
-    this.#reportsPerStream = Math.max(1, Math.ceil((options.maxAge ?? REPORT_STREAM_MAX_AGE_MS) / options.interval));
+    this.#reportsPerStream = options.interval > REPORT_STREAM_LONGEST_INTERVAL_MS ? 1 : Math.max(1, Math.ceil((options.maxAge ?? REPORT_STREAM_MAX_AGE_MS) / options.interval));
   }
 
   /** Writes one report (a JSON text on one line, ending in "\n"); returns at once. */

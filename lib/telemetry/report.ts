@@ -18,10 +18,17 @@ export const MAX_REPORT_BYTES = 512 * 1_024;
  * once per report (bench/reports.ts: half the control plane's CPU).
  */
 export const REPORT_STREAM_TYPE = 'application/x-ndjson';
-/** A mesh ends its stream with the last report due before it is this old, and opens a new one for the next. */
-export const REPORT_STREAM_MAX_AGE_MS = 60_000;
-/** The control plane cuts a stream that completes no report this long: a mesh's streams are never this quiet, and bytes that end no report do not hold one open. */
-export const REPORT_STREAM_IDLE_MS = 2 * REPORT_STREAM_MAX_AGE_MS;
+/**
+ * A mesh ends its stream with the last report due before it is this old, and opens a new one for the
+ * next: thirty reports a stream at the default interval. Each stream costs the control plane about
+ * what a request per report did (an answer, a request to parse); at 1,000 meshes, six reports a
+ * stream left 0.7 % of a core in stream ends, thirty leave 0.1 %.
+ */
+export const REPORT_STREAM_MAX_AGE_MS = 300_000;
+/** The control plane cuts a stream that completes no report this long: bytes that end no report do not hold one open. */
+export const REPORT_STREAM_IDLE_MS = 120_000;
+/** A mesh reporting less often than this sends each report as a request of its own: a stream it kept open would be cut as idle. */
+export const REPORT_STREAM_LONGEST_INTERVAL_MS = REPORT_STREAM_IDLE_MS / 2;
 /** The most JSON an edge takes besides its latency: names escaped at worst, nine counts of 13 digits, keys. */
 const edgeBytes = (edge: EdgeReport): number => 6 * (edge[0].length + edge[1].length) + 200 + (edge[13]?.length ?? 0);
 

@@ -110,6 +110,14 @@ describe('ReportStream (one replica, real sockets)', () => {
     expect(drops()).to.deep.equal([]);
   });
 
+  it('with an interval longer than a minute, sends each report alone whatever the max age: a stream kept open would be cut as idle', async () => {
+    const stream = streamTo(replica.server.origin, 61_000, 3_600_000);
+    stream.send(line('r-0'));
+    while (replica.streams[0]?.ended !== true) await once(replica, 'end');
+    expect(replica.streams.map((s) => [s.lines, s.ended])).to.deep.equal([[['r-0'], true]]);
+    stream.close();
+  });
+
   it('logs a refusal with the control plane\'s own message, and sends the next report on a new stream (a real control plane)', async () => {
     const control = await startTestControlPlane({ apiVersion: 'meshfetch/v1', services: {} }, { logLevel: 'debug' });
     try {
