@@ -135,8 +135,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       else sendJson(res, 500, { error: { status: 500, reason: 'internal', message: 'internal error; see the control plane log' } });
     }
   };
-  // No requestTimeout: a mesh's report stream is one request that stays open for a minute. Bodies
-  // are timed where they are read instead (a deadline for a document, a silence limit for a stream).
+  // No requestTimeout: a mesh's report stream is one request that stays open for up to five minutes
+  // (REPORT_STREAM_MAX_AGE_MS). Bodies are timed where they are read instead (a deadline for a
+  // document, a silence limit for a stream).
   const timeouts = { requestTimeout: 0, headersTimeout: 10_000, keepAliveTimeout: KEEP_ALIVE_MS };
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     // Answered before its body was read (a route that takes none): close rather than read a body sent slowly.

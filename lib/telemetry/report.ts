@@ -27,7 +27,7 @@ export const REPORT_STREAM_TYPE = 'application/x-ndjson';
 export const REPORT_STREAM_MAX_AGE_MS = 300_000;
 /** The control plane cuts a stream that completes no report this long: bytes that end no report do not hold one open. */
 export const REPORT_STREAM_IDLE_MS = 120_000;
-/** A mesh reporting less often than this sends each report as a request of its own: a stream it kept open would be cut as idle. */
+/** A mesh reporting less often than this sends each report as a request of its own: half the idle limit, so a timer late by up to this much does not get its stream cut. */
 export const REPORT_STREAM_LONGEST_INTERVAL_MS = REPORT_STREAM_IDLE_MS / 2;
 /** The most JSON an edge takes besides its latency: names escaped at worst, nine counts of 13 digits, keys. */
 const edgeBytes = (edge: EdgeReport): number => 6 * (edge[0].length + edge[1].length) + 200 + (edge[13]?.length ?? 0);
